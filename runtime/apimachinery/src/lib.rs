@@ -3,10 +3,19 @@
 //! schema validation and table printing. No I/O lives here; the API server and the
 //! simulated spoke build on it.
 
+pub mod crd;
+pub mod jsonpath;
 pub mod merge_schema;
+pub mod names;
+pub mod patch;
 pub mod resource;
+pub mod schema;
+pub mod selector;
 pub mod status;
+pub mod table;
 
+pub use jsonpath::JsonPath;
 pub use merge_schema::{AtomicLists, ListType, MergeStrategy};
 pub use resource::{NameFormat, PrinterColumn, ResourceDef};
+pub use schema::Schema;
 pub use status::{ApiError, CauseType, FieldError};
