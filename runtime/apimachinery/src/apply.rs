@@ -83,7 +83,11 @@ impl ApplyConflicts {
     /// or for several, one `conflicts with "m":` block per manager listing `- .path` lines.
     pub fn message(&self) -> String {
         if let [only] = self.conflicts.as_slice() {
-            return format!("Apply failed with 1 conflict: conflict with {}: {}", only.manager_description(), only.field);
+            return format!(
+                "Apply failed with 1 conflict: conflict with {}: {}",
+                only.manager_description(),
+                only.field
+            );
         }
         let mut lines: Vec<String> = Vec::new();
         let mut current: Option<String> = None;
@@ -344,7 +348,9 @@ fn baseline_entries(old: Option<&Value>, new: &Value) -> Vec<ManagedFieldsEntry>
     match raw_managed_fields(new) {
         None => stored(),
         Some(Value::Array(items)) if items.is_empty() => stored(),
-        Some(Value::Array(items)) if items.len() == 1 && items[0].as_object().is_some_and(Map::is_empty) => Vec::new(),
+        Some(Value::Array(items)) if matches!(items.as_slice(), [only] if only.as_object().is_some_and(Map::is_empty)) => {
+            Vec::new()
+        }
         Some(written) if old.and_then(raw_managed_fields) == Some(written) => stored(),
         Some(_) => decode_managed_fields(new),
     }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::resource::{NameFormat, PrinterColumn, ResourceDef};
+use crate::resource::{NameFormat, PrinterColumn, ResourceDef, ScaleSubresource};
 use crate::status::{CauseType, FieldError};
 
 /// The types `additionalPrinterColumns[].type` may take.
@@ -92,6 +92,14 @@ pub fn resource_defs_from_crd(crd: &Value) -> Result<Vec<ResourceDef>, String> {
             name_format: NameFormat::Dns1123Subdomain,
             validator: None,
             storage_version: storage.unwrap_or(false),
+            scale: version.get("subresources").and_then(|s| s.get("scale")).filter(|s| s.is_object()).map(|scale| {
+                let path = |key: &str| scale.get(key).and_then(Value::as_str).map(str::to_string);
+                ScaleSubresource {
+                    spec_replicas_path: path("specReplicasPath").unwrap_or_else(|| ".spec.replicas".into()),
+                    status_replicas_path: path("statusReplicasPath").unwrap_or_else(|| ".status.replicas".into()),
+                    label_selector_path: path("labelSelectorPath"),
+                }
+            }),
         });
     }
     Ok(defs)

@@ -18,11 +18,7 @@ enum Segment {
     Field(String),
     Wildcard,
     Index(i64),
-    Slice {
-        start: Option<i64>,
-        end: Option<i64>,
-        step: Option<i64>,
-    },
+    Slice { start: Option<i64>, end: Option<i64>, step: Option<i64> },
     Filter(Filter),
 }
 
@@ -56,15 +52,10 @@ impl JsonPath {
     pub fn parse(text: &str) -> Result<JsonPath, String> {
         let trimmed = text.trim();
         let inner = match trimmed.strip_prefix('{') {
-            Some(rest) => rest
-                .strip_suffix('}')
-                .ok_or_else(|| format!("unclosed action in JSONPath {text:?}"))?,
+            Some(rest) => rest.strip_suffix('}').ok_or_else(|| format!("unclosed action in JSONPath {text:?}"))?,
             None => trimmed,
         };
-        let mut parser = Parser {
-            chars: inner.trim().chars().collect(),
-            pos: 0,
-        };
+        let mut parser = Parser { chars: inner.trim().chars().collect(), pos: 0 };
         parser.skip_char('$');
         let segments = parser.segments(false)?;
         if !parser.at_end() {
@@ -86,10 +77,7 @@ impl JsonPath {
 
 fn eval_segments<'a>(segments: &[Segment], mut current: Vec<&'a Value>) -> Vec<&'a Value> {
     for segment in segments {
-        current = current
-            .into_iter()
-            .flat_map(|value| step(segment, value))
-            .collect();
+        current = current.into_iter().flat_map(|value| step(segment, value)).collect();
         if current.is_empty() {
             break;
         }
@@ -110,35 +98,25 @@ fn step<'a>(segment: &Segment, value: &'a Value) -> Vec<&'a Value> {
             .and_then(|items| resolve_index(*index, items.len()).and_then(|i| items.get(i)))
             .into_iter()
             .collect(),
-        Segment::Slice { start, end, step } => value
-            .as_array()
-            .map(|items| slice(items, *start, *end, *step))
-            .unwrap_or_default(),
-        Segment::Filter(filter) => value
-            .as_array()
-            .map(|items| items.iter().filter(|item| filter.matches(item)).collect())
-            .unwrap_or_default(),
+        Segment::Slice { start, end, step } => {
+            value.as_array().map(|items| slice(items, *start, *end, *step)).unwrap_or_default()
+        }
+        Segment::Filter(filter) => {
+            value.as_array().map(|items| items.iter().filter(|item| filter.matches(item)).collect()).unwrap_or_default()
+        }
     }
 }
 
 fn resolve_index(index: i64, len: usize) -> Option<usize> {
     let len = i64::try_from(len).ok()?;
     let resolved = if index < 0 { len + index } else { index };
-    if (0..len).contains(&resolved) {
-        usize::try_from(resolved).ok()
-    } else {
-        None
-    }
+    if (0..len).contains(&resolved) { usize::try_from(resolved).ok() } else { None }
 }
 
 fn slice(items: &[Value], start: Option<i64>, end: Option<i64>, step: Option<i64>) -> Vec<&Value> {
     let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
     let clamp = |bound: i64| {
-        if bound < 0 {
-            (len + bound).max(0)
-        } else {
-            bound.min(len)
-        }
+        if bound < 0 { (len + bound).max(0) } else { bound.min(len) }
     };
     let start = clamp(start.unwrap_or(0));
     let end = clamp(end.unwrap_or(len));
@@ -183,10 +161,7 @@ impl Operand {
 
 fn compare(left: &Value, op: CompareOp, right: &Value) -> bool {
     let ordering = match (left, right) {
-        (Value::Number(a), Value::Number(b)) => a
-            .as_f64()
-            .zip(b.as_f64())
-            .and_then(|(a, b)| a.partial_cmp(&b)),
+        (Value::Number(a), Value::Number(b)) => a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b)),
         (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
         (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
         (Value::Null, Value::Null) => Some(Ordering::Equal),
@@ -236,11 +211,7 @@ impl Parser {
     }
 
     fn consume(&mut self, c: char) -> Result<(), String> {
-        if self.skip_char(c) {
-            Ok(())
-        } else {
-            Err(self.error(&format!("expected '{c}'")))
-        }
+        if self.skip_char(c) { Ok(()) } else { Err(self.error(&format!("expected '{c}'"))) }
     }
 
     fn error(&self, what: &str) -> String {
@@ -279,11 +250,7 @@ impl Parser {
             return Ok(Some(Segment::Wildcard));
         }
         let name = self.field_name();
-        Ok(if name.is_empty() {
-            None
-        } else {
-            Some(Segment::Field(name))
-        })
+        Ok(if name.is_empty() { None } else { Some(Segment::Field(name)) })
     }
 
     /// A field name runs to the next unescaped '.', '[' or filter syntax; `\.` is a dot.
@@ -358,21 +325,11 @@ impl Parser {
     fn index_or_slice(&mut self) -> Result<Segment, String> {
         let first = self.optional_int()?;
         if !self.skip_char(':') {
-            return first
-                .map(Segment::Index)
-                .ok_or_else(|| self.error("expected an index"));
+            return first.map(Segment::Index).ok_or_else(|| self.error("expected an index"));
         }
         let end = self.optional_int()?;
-        let step = if self.skip_char(':') {
-            self.optional_int()?
-        } else {
-            None
-        };
-        Ok(Segment::Slice {
-            start: first,
-            end,
-            step,
-        })
+        let step = if self.skip_char(':') { self.optional_int()? } else { None };
+        Ok(Segment::Slice { start: first, end, step })
     }
 
     fn optional_int(&mut self) -> Result<Option<i64>, String> {
@@ -388,9 +345,7 @@ impl Parser {
             return Ok(None);
         }
         let text: String = self.chars[start..self.pos].iter().collect();
-        let value = text
-            .parse::<i64>()
-            .map_err(|_| self.error("invalid index"))?;
+        let value = text.parse::<i64>().map_err(|_| self.error("invalid index"))?;
         self.skip_spaces();
         Ok(Some(value))
     }
@@ -441,10 +396,7 @@ impl Parser {
 
     fn literal(&mut self) -> Result<Operand, String> {
         let start = self.pos;
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.'))
-        {
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.')) {
             self.pos += 1;
         }
         let text: String = self.chars[start..self.pos].iter().collect();
@@ -494,10 +446,7 @@ mod tests {
         let obj = cluster();
         assert_eq!(eval(".metadata.name", &obj), vec![json!("c1")]);
         assert_eq!(eval("{.spec.hubAcceptsClient}", &obj), vec![json!(true)]);
-        assert_eq!(
-            eval("$.status.version.kubernetes", &obj),
-            vec![json!("v1.30.0")]
-        );
+        assert_eq!(eval("$.status.version.kubernetes", &obj), vec![json!("v1.30.0")]);
         assert_eq!(eval("{ .metadata.name }", &obj), vec![json!("c1")]);
         assert_eq!(eval(".", &obj), vec![obj.clone()]);
     }
@@ -505,18 +454,9 @@ mod tests {
     #[test]
     fn quoted_and_escaped_keys() {
         let obj = cluster();
-        assert_eq!(
-            eval(".metadata.labels['kubernetes.io/os']", &obj),
-            vec![json!("linux")]
-        );
-        assert_eq!(
-            eval(".metadata.labels[\"a.b\"]", &obj),
-            vec![json!("dotted")]
-        );
-        assert_eq!(
-            eval(".metadata.labels.kubernetes\\.io/os", &obj),
-            vec![json!("linux")]
-        );
+        assert_eq!(eval(".metadata.labels['kubernetes.io/os']", &obj), vec![json!("linux")]);
+        assert_eq!(eval(".metadata.labels[\"a.b\"]", &obj), vec![json!("dotted")]);
+        assert_eq!(eval(".metadata.labels.kubernetes\\.io/os", &obj), vec![json!("linux")]);
     }
 
     #[test]
@@ -536,10 +476,7 @@ mod tests {
         assert_eq!(eval(".status.counts[-1]", &obj), vec![json!(5)]);
         assert_eq!(eval(".status.counts[1:3]", &obj), vec![json!(2), json!(3)]);
         assert_eq!(eval(".status.counts[-2:]", &obj), vec![json!(4), json!(5)]);
-        assert_eq!(
-            eval(".status.counts[::2]", &obj),
-            vec![json!(1), json!(3), json!(5)]
-        );
+        assert_eq!(eval(".status.counts[::2]", &obj), vec![json!(1), json!(3), json!(5)]);
         assert_eq!(eval(".status.counts[*]", &obj).len(), 5);
         assert_eq!(
             eval(".status.conditions[*].type", &obj),
@@ -555,68 +492,29 @@ mod tests {
     #[test]
     fn filters() {
         let obj = cluster();
+        assert_eq!(eval(".status.conditions[?(@.type==\"ManagedClusterJoined\")].status", &obj), vec![json!("True")]);
         assert_eq!(
-            eval(
-                ".status.conditions[?(@.type==\"ManagedClusterJoined\")].status",
-                &obj
-            ),
-            vec![json!("True")]
-        );
-        assert_eq!(
-            eval(
-                ".status.conditions[?(@.type=='ManagedClusterConditionAvailable')].status",
-                &obj
-            ),
+            eval(".status.conditions[?(@.type=='ManagedClusterConditionAvailable')].status", &obj),
             vec![json!("Unknown")]
         );
-        assert_eq!(
-            eval(".status.conditions[?(@.status != \"True\")].type", &obj).len(),
-            1
-        );
-        assert_eq!(
-            eval(".status.conditions[?(@.priority)].type", &obj).len(),
-            2
-        );
-        assert_eq!(
-            eval(".status.conditions[?(@.priority>=2)].type", &obj).len(),
-            1
-        );
-        assert_eq!(
-            eval(".status.conditions[?(@.priority < 2)].type", &obj).len(),
-            1
-        );
-        assert_eq!(
-            eval(".status.conditions[?(@.priority == 1.0)].type", &obj).len(),
-            1
-        );
+        assert_eq!(eval(".status.conditions[?(@.status != \"True\")].type", &obj).len(), 1);
+        assert_eq!(eval(".status.conditions[?(@.priority)].type", &obj).len(), 2);
+        assert_eq!(eval(".status.conditions[?(@.priority>=2)].type", &obj).len(), 1);
+        assert_eq!(eval(".status.conditions[?(@.priority < 2)].type", &obj).len(), 1);
+        assert_eq!(eval(".status.conditions[?(@.priority == 1.0)].type", &obj).len(), 1);
         // A field missing from an element never matches, even with !=.
-        assert_eq!(
-            eval(".status.conditions[?(@.priority != 1)].type", &obj).len(),
-            1
-        );
+        assert_eq!(eval(".status.conditions[?(@.priority != 1)].type", &obj).len(), 1);
         // Different kinds never compare equal.
         assert!(eval(".status.conditions[?(@.priority == \"1\")]", &obj).is_empty());
         assert!(eval(".spec[?(@.x == 1)]", &obj).is_empty());
         let nested = json!({"items": [{"a": {"b": true}}, {"a": {"b": false}}]});
-        assert_eq!(
-            eval(".items[?(@.a.b == true)].a", &nested),
-            vec![json!({"b": true})]
-        );
+        assert_eq!(eval(".items[?(@.a.b == true)].a", &nested), vec![json!({"b": true})]);
     }
 
     #[test]
     fn parse_errors() {
-        for bad in [
-            "{.a",
-            ".a[",
-            ".a[x]",
-            ".a['b]",
-            ".a..b",
-            ".a[?(@.b == )]",
-            ".a[?@.b]",
-            "a.b",
-            ".a[?(@.b == \"x\"]",
-        ] {
+        for bad in ["{.a", ".a[", ".a[x]", ".a['b]", ".a..b", ".a[?(@.b == )]", ".a[?@.b]", "a.b", ".a[?(@.b == \"x\"]"]
+        {
             assert!(JsonPath::parse(bad).is_err(), "{bad}");
         }
     }
@@ -625,9 +523,6 @@ mod tests {
     fn first_result() {
         let obj = cluster();
         let path = JsonPath::parse(".status.conditions[*].status");
-        assert_eq!(
-            path.map(|p| p.first(&obj).cloned()),
-            Ok(Some(json!("True")))
-        );
+        assert_eq!(path.map(|p| p.first(&obj).cloned()), Ok(Some(json!("True"))));
     }
 }

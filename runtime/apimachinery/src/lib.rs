@@ -3,6 +3,7 @@
 //! schema validation and table printing. No I/O lives here; the API server and the
 //! simulated spoke build on it.
 
+pub mod apply;
 pub mod crd;
 pub mod jsonpath;
 pub mod merge_schema;
@@ -16,6 +17,6 @@ pub mod table;
 
 pub use jsonpath::JsonPath;
 pub use merge_schema::{AtomicLists, ListType, MergeStrategy};
-pub use resource::{NameFormat, PrinterColumn, ResourceDef};
+pub use resource::{NameFormat, PrinterColumn, ResourceDef, ScaleSubresource};
 pub use schema::Schema;
 pub use status::{ApiError, CauseType, FieldError};

@@ -20,13 +20,13 @@ pub const TOTAL_ANNOTATION_SIZE_LIMIT_BYTES: usize = 256 * 1024;
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_ERR: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1123_SUBDOMAIN_ERR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
 const DNS1035_LABEL_ERR: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const QUALIFIED_NAME_ERR: &str =
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_ERR: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 
@@ -57,11 +57,7 @@ pub fn validate_label_value(value: &str) -> Result<(), String> {
 }
 
 fn as_result(errors: Vec<String>) -> Result<(), String> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join(", "))
-    }
+    if errors.is_empty() { Ok(()) } else { Err(errors.join(", ")) }
 }
 
 /// A `generateName` prefix may end in '-'; Kubernetes checks it as if it ended in 'a'.
@@ -80,11 +76,7 @@ pub fn dns1123_label_errors(value: impl AsRef<str>) -> Vec<String> {
         errors.push(max_len_error(DNS1123_LABEL_MAX_LENGTH));
     }
     if !is_dns_label(value, false) {
-        errors.push(regex_error(
-            DNS1123_LABEL_ERR,
-            DNS1123_LABEL_FMT,
-            &["my-name", "123-abc"],
-        ));
+        errors.push(regex_error(DNS1123_LABEL_ERR, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
     }
     errors
 }
@@ -97,11 +89,7 @@ pub fn dns1123_subdomain_errors(value: impl AsRef<str>) -> Vec<String> {
         errors.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
     }
     if !value.split('.').all(|label| is_dns_label(label, false)) {
-        errors.push(regex_error(
-            DNS1123_SUBDOMAIN_ERR,
-            DNS1123_SUBDOMAIN_FMT,
-            &["example.com"],
-        ));
+        errors.push(regex_error(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
     }
     errors
 }
@@ -113,11 +101,7 @@ pub fn dns1035_label_errors(value: &str) -> Vec<String> {
         errors.push(max_len_error(DNS1123_LABEL_MAX_LENGTH));
     }
     if !is_dns_label(value, true) {
-        errors.push(regex_error(
-            DNS1035_LABEL_ERR,
-            DNS1035_LABEL_FMT,
-            &["my-name", "abc-123"],
-        ));
+        errors.push(regex_error(DNS1035_LABEL_ERR, DNS1035_LABEL_FMT, &["my-name", "abc-123"]));
     }
     errors
 }
@@ -159,10 +143,7 @@ pub fn qualified_name_errors(value: &str) -> Vec<String> {
     if name.is_empty() {
         errors.push("name part must be non-empty".to_string());
     } else if name.len() > QUALIFIED_NAME_MAX_LENGTH {
-        errors.push(format!(
-            "name part {}",
-            max_len_error(QUALIFIED_NAME_MAX_LENGTH)
-        ));
+        errors.push(format!("name part {}", max_len_error(QUALIFIED_NAME_MAX_LENGTH)));
     }
     if !is_qualified_token(name) {
         let detail = regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, QUALIFIED_EXAMPLES);
@@ -180,11 +161,7 @@ pub fn label_value_errors(value: &str) -> Vec<String> {
         errors.push(max_len_error(LABEL_VALUE_MAX_LENGTH));
     }
     if !value.is_empty() && !is_qualified_token(value) {
-        errors.push(regex_error(
-            LABEL_VALUE_ERR,
-            LABEL_VALUE_FMT,
-            &["MyValue", "my_value", "12345"],
-        ));
+        errors.push(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
     }
     errors
 }
@@ -241,11 +218,7 @@ pub fn validate_annotations(annotations: &Value, field: &str) -> Vec<FieldError>
 
 /// Bytes of all annotation keys and string values, as Kubernetes counts them.
 pub fn annotations_size(annotations: &Value) -> usize {
-    annotations.as_object().map_or(0, |map| {
-        map.iter()
-            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
-            .sum()
-    })
+    annotations.as_object().map_or(0, |map| map.iter().map(|(k, v)| k.len() + v.as_str().map_or(0, str::len)).sum())
 }
 
 fn non_string_map(value: &Value, field: &str) -> Vec<FieldError> {
@@ -260,11 +233,7 @@ fn non_string_map(value: &Value, field: &str) -> Vec<FieldError> {
 }
 
 fn string_type_error(field: &str, value: &Value) -> FieldError {
-    FieldError::new(
-        CauseType::FieldValueTypeInvalid,
-        field,
-        format!("Invalid value: {value}: must be of type string"),
-    )
+    FieldError::new(CauseType::FieldValueTypeInvalid, field, format!("Invalid value: {value}: must be of type string"))
 }
 
 /// `MaxLenError`.
@@ -278,10 +247,7 @@ fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
         return format!("{msg} (regex used for validation is '{fmt}')");
     }
     let examples: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
-    format!(
-        "{msg} (e.g. {}regex used for validation is '{fmt}')",
-        examples.join(" or ")
-    )
+    format!("{msg} (e.g. {}regex used for validation is '{fmt}')", examples.join(" or "))
 }
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, or with `alpha_first` `[a-z]([-a-z0-9]*[a-z0-9])?`.
@@ -290,11 +256,7 @@ fn is_dns_label(value: &str, alpha_first: bool) -> bool {
     let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
         return false;
     };
-    let first_ok = if alpha_first {
-        first.is_ascii_lowercase()
-    } else {
-        is_lower_alnum(*first)
-    };
+    let first_ok = if alpha_first { first.is_ascii_lowercase() } else { is_lower_alnum(*first) };
     first_ok && is_lower_alnum(*last) && bytes.iter().all(|b| is_lower_alnum(*b) || *b == b'-')
 }
 
@@ -310,9 +272,7 @@ fn is_qualified_token(value: &str) -> bool {
     };
     first.is_ascii_alphanumeric()
         && last.is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 #[cfg(test)]
@@ -324,26 +284,11 @@ mod tests {
 
     #[test]
     fn subdomain_names() {
-        for ok in [
-            "a",
-            "example.com",
-            "cluster-1",
-            "a.b-c.d",
-            "0",
-            "x".repeat(253).as_str(),
-        ] {
-            assert_eq!(
-                validate_name(NameFormat::Dns1123Subdomain, ok),
-                Ok(()),
-                "{ok}"
-            );
+        for ok in ["a", "example.com", "cluster-1", "a.b-c.d", "0", "x".repeat(253).as_str()] {
+            assert_eq!(validate_name(NameFormat::Dns1123Subdomain, ok), Ok(()), "{ok}");
         }
         for bad in ["", "A", "-a", "a-", "a..b", ".a", "a_b", "a/b", "é"] {
-            assert_eq!(
-                validate_name(NameFormat::Dns1123Subdomain, bad),
-                Err(SUBDOMAIN_MSG.to_string()),
-                "{bad}"
-            );
+            assert_eq!(validate_name(NameFormat::Dns1123Subdomain, bad), Err(SUBDOMAIN_MSG.to_string()), "{bad}");
         }
     }
 
@@ -363,19 +308,13 @@ mod tests {
 
     #[test]
     fn label_names() {
-        assert_eq!(
-            validate_name(NameFormat::Dns1123Label, "open-cluster-management"),
-            Ok(())
-        );
+        assert_eq!(validate_name(NameFormat::Dns1123Label, "open-cluster-management"), Ok(()));
         assert_eq!(
             validate_name(NameFormat::Dns1123Label, "a.b"),
             Err("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_string())
         );
         let errors = name_errors(NameFormat::Dns1123Label, &"a".repeat(64), false);
-        assert_eq!(
-            errors,
-            vec!["must be no more than 63 characters".to_string()]
-        );
+        assert_eq!(errors, vec!["must be no more than 63 characters".to_string()]);
     }
 
     #[test]
@@ -388,10 +327,7 @@ mod tests {
     #[test]
     fn path_segment_names() {
         assert_eq!(validate_name(NameFormat::PathSegment, "Any Name:1"), Ok(()));
-        assert_eq!(
-            validate_name(NameFormat::PathSegment, ".."),
-            Err("may not be '..'".into())
-        );
+        assert_eq!(validate_name(NameFormat::PathSegment, ".."), Err("may not be '..'".into()));
         assert_eq!(
             validate_name(NameFormat::PathSegment, "a/b%c"),
             Err("may not contain '/', may not contain '%'".into())
@@ -410,18 +346,10 @@ mod tests {
 
     #[test]
     fn label_keys() {
-        for ok in [
-            "app",
-            "cluster.open-cluster-management.io/clusterset",
-            "A_b.C-9",
-            "a/b",
-        ] {
+        for ok in ["app", "cluster.open-cluster-management.io/clusterset", "A_b.C-9", "a/b"] {
             assert_eq!(validate_label_key(ok), Ok(()), "{ok}");
         }
-        assert_eq!(
-            validate_label_key("/a"),
-            Err("prefix part must be non-empty".into())
-        );
+        assert_eq!(validate_label_key("/a"), Err("prefix part must be non-empty".into()));
         assert_eq!(
             validate_label_key("a/"),
             Err(format!(
@@ -429,10 +357,7 @@ mod tests {
                 regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, QUALIFIED_EXAMPLES)
             ))
         );
-        assert_eq!(
-            validate_label_key("Example.com/a"),
-            Err(format!("prefix part {SUBDOMAIN_MSG}"))
-        );
+        assert_eq!(validate_label_key("Example.com/a"), Err(format!("prefix part {SUBDOMAIN_MSG}")));
         assert_eq!(
             validate_label_key("a/b/c"),
             Err(String::from(
@@ -462,10 +387,7 @@ mod tests {
                 "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
             ))
         );
-        assert_eq!(
-            validate_label_value(&"a".repeat(64)),
-            Err(String::from("must be no more than 63 characters"))
-        );
+        assert_eq!(validate_label_value(&"a".repeat(64)), Err(String::from("must be no more than 63 characters")));
     }
 
     #[test]
@@ -474,16 +396,8 @@ mod tests {
         let errors = validate_labels(&labels, "metadata.labels");
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert_eq!(errors[0].field, "metadata.labels");
-        assert!(
-            errors[0]
-                .message
-                .starts_with("Invalid value: \"bad key\": name part must consist")
-        );
-        assert!(
-            errors[1]
-                .message
-                .starts_with("Invalid value: \"a b\": a valid label")
-        );
+        assert!(errors[0].message.starts_with("Invalid value: \"bad key\": name part must consist"));
+        assert!(errors[1].message.starts_with("Invalid value: \"a b\": a valid label"));
         assert_eq!(errors[2].cause, CauseType::FieldValueTypeInvalid);
         assert!(validate_labels(&Value::Null, "metadata.labels").is_empty());
         assert_eq!(validate_labels(&json!("x"), "metadata.labels").len(), 1);
@@ -497,17 +411,11 @@ mod tests {
         let errors = validate_annotations(&big, "metadata.annotations");
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].cause, CauseType::FieldValueTooLong);
-        assert_eq!(
-            errors[0].to_message(),
-            "metadata.annotations: Too long: may not be more than 262144 bytes"
-        );
+        assert_eq!(errors[0].to_message(), "metadata.annotations: Too long: may not be more than 262144 bytes");
         let exact = json!({"k": "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT_BYTES - 1)});
         assert_eq!(annotations_size(&exact), TOTAL_ANNOTATION_SIZE_LIMIT_BYTES);
         assert!(validate_annotations(&exact, "metadata.annotations").is_empty());
         let bad_key = json!({"a/b/c": "v"});
-        assert_eq!(
-            validate_annotations(&bad_key, "metadata.annotations").len(),
-            1
-        );
+        assert_eq!(validate_annotations(&bad_key, "metadata.annotations").len(), 1);
     }
 }

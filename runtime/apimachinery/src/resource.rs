@@ -34,6 +34,27 @@ pub struct PrinterColumn {
     pub json_path: String,
 }
 
+/// The `scale` subresource, as a CRD's `subresources.scale` declares it: JSON paths
+/// (`.spec.replicas`) into the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScaleSubresource {
+    pub spec_replicas_path: String,
+    pub status_replicas_path: String,
+    /// Path of a string label selector in serialized form, as CRDs declare it.
+    pub label_selector_path: Option<String>,
+}
+
+impl ScaleSubresource {
+    /// The `.spec.replicas`-style paths of Deployments, StatefulSets and ReplicaSets.
+    pub fn replicas() -> ScaleSubresource {
+        ScaleSubresource {
+            spec_replicas_path: ".spec.replicas".into(),
+            status_replicas_path: ".status.replicas".into(),
+            label_selector_path: None,
+        }
+    }
+}
+
 /// One served group/version/kind.
 #[derive(Debug, Clone)]
 pub struct ResourceDef {
@@ -57,24 +78,18 @@ pub struct ResourceDef {
     pub validator: Option<KindValidator>,
     /// The version objects are stored in when a kind is served at several versions.
     pub storage_version: bool,
+    /// Present when the kind has a `scale` subresource.
+    pub scale: Option<ScaleSubresource>,
 }
 
 impl ResourceDef {
     /// `group/version`, or just `version` for the core group.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
 
     /// `plural.group`, or just `plural` for the core group (the RBAC/resource name form).
     pub fn group_resource(&self) -> String {
-        if self.group.is_empty() {
-            self.plural.clone()
-        } else {
-            format!("{}.{}", self.plural, self.group)
-        }
+        if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
     }
 }

@@ -34,9 +34,7 @@ impl Schema {
     /// Compiles a raw `openAPIV3Schema`. The error names the malformed part, e.g.
     /// `openAPIV3Schema.properties[spec].properties[replicas].minimum: must be a number`.
     pub fn compile(raw: &Value) -> Result<Schema, String> {
-        Ok(Schema {
-            root: node::compile(raw, "openAPIV3Schema")?,
-        })
+        Ok(Schema { root: node::compile(raw, "openAPIV3Schema")? })
     }
 
     /// Applies defaults where fields are absent (or null but not nullable), in
@@ -61,11 +59,7 @@ impl Schema {
         validate::validate_root(&self.root, obj, &mut errors);
         if self.root.rules_below {
             if errors.iter().any(blocks_rules) {
-                errors.push(messages::invalid(
-                    "",
-                    Some(&Value::from("null")),
-                    RULES_NOT_CHECKED,
-                ));
+                errors.push(messages::invalid("", Some(&Value::from("null")), RULES_NOT_CHECKED));
             } else {
                 cel::validate_root(&self.root, obj, old, &mut errors);
             }
@@ -96,11 +90,7 @@ fn blocks_rules(error: &FieldError) -> bool {
     use crate::status::CauseType::*;
     matches!(
         error.cause,
-        FieldValueNotSupported
-            | FieldValueRequired
-            | FieldValueTooLong
-            | FieldValueTooMany
-            | FieldValueTypeInvalid
+        FieldValueNotSupported | FieldValueRequired | FieldValueTooLong | FieldValueTooMany | FieldValueTypeInvalid
     )
 }
 
@@ -117,7 +107,6 @@ impl MergeStrategy for Schema {
     }
 
     fn map_is_atomic(&self, path: &[&str]) -> bool {
-        self.node_at(path)
-            .is_some_and(|node| items_of(node).map_atomic)
+        self.node_at(path).is_some_and(|node| items_of(node).map_atomic)
     }
 }

@@ -792,11 +792,8 @@ fn split_terms(selector: &str) -> Vec<String> {
 
 /// The first operator in the term, trying `!=`, `==` and `=` at each position.
 fn split_term(term: &str) -> Option<(&str, FieldOperator, &str)> {
-    const OPERATORS: [(&str, FieldOperator); 3] = [
-        ("!=", FieldOperator::NotEquals),
-        ("==", FieldOperator::DoubleEquals),
-        ("=", FieldOperator::Equals),
-    ];
+    const OPERATORS: [(&str, FieldOperator); 3] =
+        [("!=", FieldOperator::NotEquals), ("==", FieldOperator::DoubleEquals), ("=", FieldOperator::Equals)];
     for (i, _) in term.char_indices() {
         for (symbol, op) in OPERATORS {
             if term[i..].starts_with(symbol) {

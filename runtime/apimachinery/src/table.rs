@@ -50,12 +50,7 @@ impl IncludeObject {
 /// Builds the Table for `objects` (one object for a GET, the items for a LIST).
 /// `list_meta` becomes the table's `metadata` (resourceVersion, continue,
 /// remainingItemCount). Ages are computed against the current time.
-pub fn to_table(
-    def: &ResourceDef,
-    objects: &[Value],
-    include_object: IncludeObject,
-    list_meta: Value,
-) -> Value {
+pub fn to_table(def: &ResourceDef, objects: &[Value], include_object: IncludeObject, list_meta: Value) -> Value {
     to_table_at(def, objects, include_object, list_meta, Timestamp::now())
 }
 
@@ -68,14 +63,8 @@ pub fn to_table_at(
     now: Timestamp,
 ) -> Value {
     let columns = effective_columns(def);
-    let paths: Vec<Option<JsonPath>> = columns
-        .iter()
-        .map(|c| JsonPath::parse(&c.json_path).ok())
-        .collect();
-    let rows: Vec<Value> = objects
-        .iter()
-        .map(|obj| row(obj, &columns, &paths, include_object, now))
-        .collect();
+    let paths: Vec<Option<JsonPath>> = columns.iter().map(|c| JsonPath::parse(&c.json_path).ok()).collect();
+    let rows: Vec<Value> = objects.iter().map(|obj| row(obj, &columns, &paths, include_object, now)).collect();
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -96,10 +85,7 @@ pub fn column_definitions(def: &ResourceDef) -> Vec<Value> {
     });
     let rest = effective_columns(def).into_iter().map(|column| {
         let description = if column.description.is_empty() {
-            format!(
-                "Custom resource definition column (in JSONPath format): {}",
-                column.json_path
-            )
+            format!("Custom resource definition column (in JSONPath format): {}", column.json_path)
         } else {
             column.description.clone()
         };
@@ -143,10 +129,7 @@ fn row(
     include_object: IncludeObject,
     now: Timestamp,
 ) -> Value {
-    let name = obj
-        .pointer("/metadata/name")
-        .cloned()
-        .unwrap_or_else(|| json!(""));
+    let name = obj.pointer("/metadata/name").cloned().unwrap_or_else(|| json!(""));
     let mut cells = vec![name];
     for (column, path) in columns.iter().zip(paths) {
         let value = path.as_ref().and_then(|p| p.first(obj));
@@ -229,11 +212,7 @@ pub fn human_duration(seconds: i64) -> String {
     let minutes = seconds / 60;
     if minutes < 10 {
         let s = seconds % 60;
-        return if s == 0 {
-            format!("{minutes}m")
-        } else {
-            format!("{minutes}m{s}s")
-        };
+        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
     }
     if minutes < 60 * 3 {
         return format!("{minutes}m");
@@ -241,22 +220,14 @@ pub fn human_duration(seconds: i64) -> String {
     let hours = seconds / 3600;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h{m}m")
-        };
+        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 {
-            format!("{}d", hours / 24)
-        } else {
-            format!("{}d{h}h", hours / 24)
-        };
+        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
@@ -264,11 +235,7 @@ pub fn human_duration(seconds: i64) -> String {
     if hours < 24 * 365 * 8 {
         let days = (hours / 24) % 365;
         let years = hours / 24 / 365;
-        return if days == 0 {
-            format!("{years}y")
-        } else {
-            format!("{years}y{days}d")
-        };
+        return if days == 0 { format!("{years}y") } else { format!("{years}y{days}d") };
     }
     format!("{}y", hours / 24 / 365)
 }
@@ -295,6 +262,7 @@ mod tests {
             name_format: NameFormat::Dns1123Subdomain,
             validator: None,
             storage_version: true,
+            scale: None,
         }
     }
 
@@ -312,18 +280,8 @@ mod tests {
     fn managed_cluster_columns() -> Vec<PrinterColumn> {
         vec![
             column("Hub Accepted", "boolean", ".spec.hubAcceptsClient", 0),
-            column(
-                "Managed Cluster URLs",
-                "string",
-                ".spec.managedClusterClientConfigs[*].url",
-                0,
-            ),
-            column(
-                "Joined",
-                "string",
-                ".status.conditions[?(@.type==\"ManagedClusterJoined\")].status",
-                0,
-            ),
+            column("Managed Cluster URLs", "string", ".spec.managedClusterClientConfigs[*].url", 0),
+            column("Joined", "string", ".status.conditions[?(@.type==\"ManagedClusterJoined\")].status", 0),
             column("Replicas", "integer", ".status.replicas", 1),
             column("Ratio", "number", ".status.ratio", 1),
             column("Age", "date", ".metadata.creationTimestamp", 0),
@@ -331,9 +289,7 @@ mod tests {
     }
 
     fn now() -> Timestamp {
-        "2024-01-01T12:00:00Z"
-            .parse()
-            .unwrap_or(Timestamp::UNIX_EPOCH)
+        "2024-01-01T12:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
     fn cluster() -> Value {
@@ -373,13 +329,7 @@ mod tests {
         let names: Vec<&Value> = cols.iter().map(|c| &c["name"]).collect();
         assert_eq!(names, vec!["Name", "Age"]);
         assert_eq!(cols[1]["type"], "date");
-        let table = to_table_at(
-            &def(vec![]),
-            &[cluster()],
-            IncludeObject::None,
-            json!({}),
-            now(),
-        );
+        let table = to_table_at(&def(vec![]), &[cluster()], IncludeObject::None, json!({}), now());
         assert_eq!(table["rows"][0]["cells"], json!(["cluster1", "5m"]));
     }
 
@@ -395,10 +345,7 @@ mod tests {
         assert_eq!(table["kind"], "Table");
         assert_eq!(table["apiVersion"], "meta.k8s.io/v1");
         assert_eq!(table["metadata"], json!({"resourceVersion": "42"}));
-        assert_eq!(
-            table["rows"][0]["cells"],
-            json!(["cluster1", true, "https://c1:6443", "True", 3, 2.0, "5m"])
-        );
+        assert_eq!(table["rows"][0]["cells"], json!(["cluster1", true, "https://c1:6443", "True", 3, 2.0, "5m"]));
     }
 
     #[test]
@@ -408,36 +355,15 @@ mod tests {
             "spec": {"hubAcceptsClient": "yes"},
             "status": {"replicas": "three"}
         });
-        let table = to_table_at(
-            &def(managed_cluster_columns()),
-            &[obj],
-            IncludeObject::None,
-            Value::Null,
-            now(),
-        );
-        assert_eq!(
-            table["rows"][0]["cells"],
-            json!(["bare", null, null, null, null, null, "<invalid>"])
-        );
+        let table = to_table_at(&def(managed_cluster_columns()), &[obj], IncludeObject::None, Value::Null, now());
+        assert_eq!(table["rows"][0]["cells"], json!(["bare", null, null, null, null, null, "<invalid>"]));
         assert_eq!(table["metadata"], json!({}));
         assert!(table["rows"][0].get("object").is_none());
         let unset = json!({"metadata": {"name": "new", "creationTimestamp": ""}});
-        let table = to_table_at(
-            &def(vec![]),
-            &[unset],
-            IncludeObject::None,
-            json!({}),
-            now(),
-        );
+        let table = to_table_at(&def(vec![]), &[unset], IncludeObject::None, json!({}), now());
         assert_eq!(table["rows"][0]["cells"], json!(["new", "<unknown>"]));
         let no_meta = json!({"spec": {}});
-        let table = to_table_at(
-            &def(vec![]),
-            &[no_meta],
-            IncludeObject::Metadata,
-            json!({}),
-            now(),
-        );
+        let table = to_table_at(&def(vec![]), &[no_meta], IncludeObject::Metadata, json!({}), now());
         assert_eq!(table["rows"][0]["cells"], json!(["", null]));
         assert_eq!(table["rows"][0]["object"]["metadata"], json!({}));
     }
@@ -453,10 +379,7 @@ mod tests {
         ];
         let obj = json!({"metadata": {"name": "x"}, "spec": {"a": 1}, "n": 5, "f": 2.0, "g": 2.5, "flag": false});
         let table = to_table_at(&def(cols), &[obj], IncludeObject::None, json!({}), now());
-        assert_eq!(
-            table["rows"][0]["cells"],
-            json!(["x", "{\"a\":1}", "5", "2", "2.5", "false"])
-        );
+        assert_eq!(table["rows"][0]["cells"], json!(["x", "{\"a\":1}", "5", "2", "2.5", "false"]));
     }
 
     #[test]
@@ -484,19 +407,10 @@ mod tests {
         assert_eq!(IncludeObject::parse(Some("")), IncludeObject::Metadata);
         assert_eq!(IncludeObject::parse(Some("None")), IncludeObject::None);
         assert_eq!(IncludeObject::parse(Some("Object")), IncludeObject::Object);
-        assert_eq!(
-            IncludeObject::parse(Some("Metadata")),
-            IncludeObject::Metadata
-        );
+        assert_eq!(IncludeObject::parse(Some("Metadata")), IncludeObject::Metadata);
         assert_eq!(IncludeObject::parse(Some("all")), IncludeObject::Metadata);
-        assert_eq!(
-            IncludeObject::try_parse(Some("None")),
-            Ok(IncludeObject::None)
-        );
-        assert_eq!(
-            IncludeObject::try_parse(Some("all")),
-            Err("unrecognized includeObject value: \"all\"".to_string())
-        );
+        assert_eq!(IncludeObject::try_parse(Some("None")), Ok(IncludeObject::None));
+        assert_eq!(IncludeObject::try_parse(Some("all")), Err("unrecognized includeObject value: \"all\"".to_string()));
     }
 
     #[test]

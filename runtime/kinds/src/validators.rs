@@ -142,6 +142,25 @@ pub fn placement(obj: &Value, _old: Option<&Value>) -> Vec<FieldError> {
     {
         errs.push(FieldError::invalid("spec.numberOfClusters", n, "must be greater than or equal to 0"));
     }
+    // OCM's CRD leaves these open strings, so a typo silently means "Additive" or
+    // "BuiltIn"; reject anything but the values OCM's scheduler understands.
+    if let Some(mode) = obj.pointer("/spec/prioritizerPolicy/mode")
+        && !matches!(mode.as_str(), Some("Exact" | "Additive" | ""))
+    {
+        errs.push(FieldError::not_supported("spec.prioritizerPolicy.mode", mode, &[json!("Additive"), json!("Exact")]));
+    }
+    let configurations = obj.pointer("/spec/prioritizerPolicy/configurations").and_then(Value::as_array);
+    for (i, config) in configurations.into_iter().flatten().enumerate() {
+        if let Some(kind) = config.pointer("/scoreCoordinate/type")
+            && !matches!(kind.as_str(), Some("BuiltIn" | "AddOn"))
+        {
+            errs.push(FieldError::not_supported(
+                format!("spec.prioritizerPolicy.configurations[{i}].scoreCoordinate.type"),
+                kind,
+                &[json!("BuiltIn"), json!("AddOn")],
+            ));
+        }
+    }
     errs
 }
 
@@ -418,6 +437,20 @@ mod tests {
         assert!(placement(&json!({"spec": {"numberOfClusters": 0}}), None).is_empty());
         assert!(placement(&json!({"spec": {}}), None).is_empty());
         assert_eq!(fields(&placement(&json!({"spec": {"numberOfClusters": -1}}), None)), vec!["spec.numberOfClusters"]);
+    }
+
+    #[test]
+    fn placement_prioritizer_mode_and_coordinate_types_are_closed() {
+        assert!(placement(&json!({"spec": {"prioritizerPolicy": {"mode": "Exact"}}}), None).is_empty());
+        assert_eq!(
+            fields(&placement(&json!({"spec": {"prioritizerPolicy": {"mode": "Sometimes"}}}), None)),
+            vec!["spec.prioritizerPolicy.mode"]
+        );
+        let bad = json!({"spec": {"prioritizerPolicy": {"configurations": [{"scoreCoordinate": {"type": "Magic"}}]}}});
+        assert_eq!(
+            fields(&placement(&bad, None)),
+            vec!["spec.prioritizerPolicy.configurations[0].scoreCoordinate.type"]
+        );
     }
 
     fn csr(request: &str, signer: &str) -> Value {

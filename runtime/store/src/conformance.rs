@@ -15,8 +15,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::{
-    Compare, EventKind, KeyValue, Op, Revision, Store, StoreError, Txn, TxnResult, WatchEvent,
-    WatchItem, WatchStream,
+    Compare, EventKind, KeyValue, Op, Revision, Store, StoreError, Txn, TxnResult, WatchEvent, WatchItem, WatchStream,
 };
 
 /// How long a check waits for an expected watch item.
@@ -51,36 +50,23 @@ pub async fn run_all(store: Arc<dyn Store>) {
 }
 
 fn unique_prefix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("/conformance/{nanos}/")
 }
 
 // ----- helpers -------------------------------------------------------------------------
 
 fn put_op(key: &str, value: &str) -> Op {
-    Op::Put {
-        key: key.to_owned(),
-        value: Bytes::copy_from_slice(value.as_bytes()),
-    }
+    Op::Put { key: key.to_owned(), value: Bytes::copy_from_slice(value.as_bytes()) }
 }
 
 fn delete_op(key: &str) -> Op {
-    Op::Delete {
-        key: key.to_owned(),
-    }
+    Op::Delete { key: key.to_owned() }
 }
 
 /// Unconditional put; returns its revision.
 pub async fn put(store: &Arc<dyn Store>, key: &str, value: &str) -> Revision {
-    let result = store
-        .txn(Txn {
-            compares: vec![],
-            ops: vec![put_op(key, value)],
-        })
-        .await
-        .expect("put txn");
+    let result = store.txn(Txn { compares: vec![], ops: vec![put_op(key, value)] }).await.expect("put txn");
     match result {
         TxnResult::Succeeded { revision } => revision,
         other => panic!("unconditional put of {key} failed: {other:?}"),
@@ -99,10 +85,7 @@ async fn get(store: &Arc<dyn Store>, key: &str) -> Option<KeyValue> {
 }
 
 async fn watch(store: &Arc<dyn Store>, prefix: &str, after: Revision) -> WatchStream {
-    store
-        .watch(prefix, after, NO_PROGRESS)
-        .await
-        .unwrap_or_else(|e| panic!("watch {prefix:?} after {after}: {e}"))
+    store.watch(prefix, after, NO_PROGRESS).await.unwrap_or_else(|e| panic!("watch {prefix:?} after {after}: {e}"))
 }
 
 /// The next item, failing on timeout, end of stream or error.
@@ -177,10 +160,7 @@ pub async fn get_and_put_basics(store: &Arc<dyn Store>, p: &str) {
     let r2 = put(store, &k, "v2").await;
     assert!(r2 > r1, "each write gets a new revision");
     let kv = get(store, &k).await.expect("updated key");
-    assert_eq!(
-        (kv.create_revision, kv.mod_revision, kv.version),
-        (r1, r2, 2)
-    );
+    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (r1, r2, 2));
     assert_eq!(kv.value, "v2".as_bytes());
     assert!(store.current_revision().await.expect("current") >= r2);
 }
@@ -188,10 +168,7 @@ pub async fn get_and_put_basics(store: &Arc<dyn Store>, p: &str) {
 /// `ModRevision(key, 0)` creates only if absent.
 pub async fn create_if_absent(store: &Arc<dyn Store>, p: &str) {
     let k = format!("{p}k");
-    let create = |v: &str| Txn {
-        compares: vec![Compare::ModRevision(k.clone(), 0)],
-        ops: vec![put_op(&k, v)],
-    };
+    let create = |v: &str| Txn { compares: vec![Compare::ModRevision(k.clone(), 0)], ops: vec![put_op(&k, v)] };
     let r = succeed(store, create("first")).await;
     match store.txn(create("second")).await.expect("txn") {
         TxnResult::Failed { revision, current } => {
@@ -216,27 +193,18 @@ pub async fn compare_failure_returns_current(store: &Arc<dyn Store>, p: &str) {
     let before = store.current_revision().await.expect("current");
     let result = store
         .txn(Txn {
-            compares: vec![
-                Compare::ModRevision(k.clone(), r + 1000),
-                Compare::Exists(missing.clone()),
-            ],
+            compares: vec![Compare::ModRevision(k.clone(), r + 1000), Compare::Exists(missing.clone())],
             ops: vec![put_op(&k, "clobbered"), put_op(&missing, "x")],
         })
         .await
         .expect("txn");
     match result {
         TxnResult::Failed { revision, current } => {
-            assert!(
-                revision >= before,
-                "failed txn reports the current revision"
-            );
+            assert!(revision >= before, "failed txn reports the current revision");
             let found: Vec<_> = current.iter().map(|(key, _)| key.as_str()).collect();
             assert_eq!(found, vec![k.as_str(), missing.as_str()]);
             assert_eq!(
-                current[0]
-                    .1
-                    .as_ref()
-                    .map(|kv| (kv.mod_revision, kv.value.clone())),
+                current[0].1.as_ref().map(|kv| (kv.mod_revision, kv.value.clone())),
                 Some((r, Bytes::from_static(b"v")))
             );
             assert_eq!(current[1].1, None, "absent key reported as None");
@@ -248,24 +216,14 @@ pub async fn compare_failure_returns_current(store: &Arc<dyn Store>, p: &str) {
 
     // Exists on a missing key alone fails; on an existing key succeeds.
     match store
-        .txn(Txn {
-            compares: vec![Compare::Exists(missing.clone())],
-            ops: vec![put_op(&missing, "x")],
-        })
+        .txn(Txn { compares: vec![Compare::Exists(missing.clone())], ops: vec![put_op(&missing, "x")] })
         .await
         .expect("txn")
     {
         TxnResult::Failed { current, .. } => assert_eq!(current, vec![(missing.clone(), None)]),
         other => panic!("Exists(missing) must fail: {other:?}"),
     }
-    let r2 = succeed(
-        store,
-        Txn {
-            compares: vec![Compare::Exists(k.clone())],
-            ops: vec![put_op(&k, "v2")],
-        },
-    )
-    .await;
+    let r2 = succeed(store, Txn { compares: vec![Compare::Exists(k.clone())], ops: vec![put_op(&k, "v2")] }).await;
     assert!(r2 > r);
 }
 
@@ -287,60 +245,34 @@ pub async fn compare_and_swap_update(store: &Arc<dyn Store>, p: &str) {
         other => panic!("stale CAS must fail: {other:?}"),
     }
     let kv = get(store, &k).await.expect("key");
-    assert_eq!(
-        (
-            kv.value.as_ref(),
-            kv.create_revision,
-            kv.mod_revision,
-            kv.version
-        ),
-        (&b"2"[..], r1, r2, 2)
-    );
+    assert_eq!((kv.value.as_ref(), kv.create_revision, kv.mod_revision, kv.version), (&b"2"[..], r1, r2, 2));
 }
 
 /// All ops of a txn share one revision, and their events carry it, in op order.
 pub async fn multi_op_txn_shares_revision(store: &Arc<dyn Store>, p: &str) {
-    let (a, b, c, d) = (
-        format!("{p}a"),
-        format!("{p}b"),
-        format!("{p}c"),
-        format!("{p}d"),
-    );
+    let (a, b, c, d) = (format!("{p}a"), format!("{p}b"), format!("{p}c"), format!("{p}d"));
     let r0 = put(store, &d, "doomed").await;
     let r = succeed(
         store,
         Txn {
             compares: vec![Compare::Exists(d.clone())],
-            ops: vec![
-                put_op(&c, "C"),
-                put_op(&a, "A"),
-                delete_op(&d),
-                put_op(&b, "B"),
-            ],
+            ops: vec![put_op(&c, "C"), put_op(&a, "A"), delete_op(&d), put_op(&b, "B")],
         },
     )
     .await;
     assert!(r > r0);
     for key in [&a, &b, &c] {
         let kv = get(store, key).await.expect("written key");
-        assert_eq!(
-            (kv.create_revision, kv.mod_revision, kv.version),
-            (r, r, 1),
-            "{key}"
-        );
+        assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (r, r, 1), "{key}");
     }
     assert_eq!(get(store, &d).await, None);
     assert!(store.current_revision().await.expect("current") >= r);
     let mut w = watch(store, p, r0).await;
-    let got: Vec<_> = [
-        next_event(&mut w).await,
-        next_event(&mut w).await,
-        next_event(&mut w).await,
-        next_event(&mut w).await,
-    ]
-    .into_iter()
-    .map(|e| (e.kind, e.kv.key, e.kv.mod_revision))
-    .collect();
+    let got: Vec<_> =
+        [next_event(&mut w).await, next_event(&mut w).await, next_event(&mut w).await, next_event(&mut w).await]
+            .into_iter()
+            .map(|e| (e.kind, e.kv.key, e.kv.mod_revision))
+            .collect();
     assert_eq!(
         got,
         vec![
@@ -358,14 +290,7 @@ pub async fn delete_records_prior_value(store: &Arc<dyn Store>, p: &str) {
     let k = format!("{p}k");
     let r1 = put(store, &k, "v1").await;
     let r2 = put(store, &k, "v2").await;
-    let r3 = succeed(
-        store,
-        Txn {
-            compares: vec![],
-            ops: vec![delete_op(&k)],
-        },
-    )
-    .await;
+    let r3 = succeed(store, Txn { compares: vec![], ops: vec![delete_op(&k)] }).await;
     assert!(r3 > r2);
     assert_eq!(get(store, &k).await, None);
 
@@ -378,37 +303,20 @@ pub async fn delete_records_prior_value(store: &Arc<dyn Store>, p: &str) {
     let del = next_event(&mut w).await;
     assert_eq!(del.kind, EventKind::Delete);
     assert_eq!(del.kv.key, k);
-    assert_eq!(
-        del.kv.value,
-        "v2".as_bytes(),
-        "delete event carries the deleted value"
-    );
-    assert_eq!(
-        del.kv.mod_revision, r3,
-        "delete event has the deletion revision"
-    );
+    assert_eq!(del.kv.value, "v2".as_bytes(), "delete event carries the deleted value");
+    assert_eq!(del.kv.mod_revision, r3, "delete event has the deletion revision");
     assert_eq!(del.kv.create_revision, r1);
 
     // Deleting a missing key records nothing.
     let current = store.current_revision().await.expect("current");
-    let r = succeed(
-        store,
-        Txn {
-            compares: vec![],
-            ops: vec![delete_op(&k)],
-        },
-    )
-    .await;
+    let r = succeed(store, Txn { compares: vec![], ops: vec![delete_op(&k)] }).await;
     assert!(r <= store.current_revision().await.expect("current"));
     assert!(r >= current);
     expect_no_event(&mut w, Duration::from_millis(200)).await;
 
     let r4 = put(store, &k, "again").await;
     let kv = get(store, &k).await.expect("recreated");
-    assert_eq!(
-        (kv.create_revision, kv.mod_revision, kv.version),
-        (r4, r4, 1)
-    );
+    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (r4, r4, 1));
     assert_put(&next_event(&mut w).await, &k, "again", r4);
 }
 
@@ -417,14 +325,7 @@ pub async fn noop_txn_keeps_revision(store: &Arc<dyn Store>, p: &str) {
     let k = format!("{p}k");
     let r = put(store, &k, "v").await;
     let mut w = watch(store, p, r).await;
-    let result = succeed(
-        store,
-        Txn {
-            compares: vec![Compare::ModRevision(k.clone(), r)],
-            ops: vec![],
-        },
-    )
-    .await;
+    let result = succeed(store, Txn { compares: vec![Compare::ModRevision(k.clone(), r)], ops: vec![] }).await;
     assert!(result >= r);
     assert!(result <= store.current_revision().await.expect("current"));
     assert_eq!(get(store, &k).await.expect("key").mod_revision, r);
@@ -441,22 +342,11 @@ pub async fn range_paging(store: &Arc<dyn Store>, p: &str) {
     ops.push(put_op(&format!("{p}items"), "before"));
     ops.push(put_op(&format!("{p}items0"), "after"));
     ops.push(put_op(&format!("{p}items.x"), "after"));
-    let r = succeed(
-        store,
-        Txn {
-            compares: vec![],
-            ops,
-        },
-    )
-    .await;
+    let r = succeed(store, Txn { compares: vec![], ops }).await;
 
     let all = store.range(&prefix, None, None).await.expect("range");
     assert!(!all.more);
-    assert!(
-        all.revision >= r,
-        "range revision {} < write {r}",
-        all.revision
-    );
+    assert!(all.revision >= r, "range revision {} < write {r}", all.revision);
     let got: Vec<&str> = all.kvs.iter().map(|kv| kv.key.as_str()).collect();
     assert_eq!(got, keys.iter().map(String::as_str).collect::<Vec<_>>());
     for kv in &all.kvs {
@@ -467,12 +357,7 @@ pub async fn range_paging(store: &Arc<dyn Store>, p: &str) {
     let page = |after: Option<usize>, limit: usize| {
         let start = after.map(|i| keys[i].clone());
         let prefix = prefix.clone();
-        async move {
-            store
-                .range(&prefix, start.as_deref(), Some(limit))
-                .await
-                .expect("range page")
-        }
+        async move { store.range(&prefix, start.as_deref(), Some(limit)).await.expect("range page") }
     };
     let p1 = page(None, 10).await;
     assert_eq!(p1.kvs.len(), 10);
@@ -483,17 +368,11 @@ pub async fn range_paging(store: &Arc<dyn Store>, p: &str) {
     assert_eq!(p2.kvs.len(), 10);
     assert!(p2.more);
     let p3 = page(Some(19), 10).await;
-    assert_eq!(
-        p3.kvs.iter().map(|kv| &kv.key).collect::<Vec<_>>(),
-        keys[20..].iter().collect::<Vec<_>>()
-    );
+    assert_eq!(p3.kvs.iter().map(|kv| &kv.key).collect::<Vec<_>>(), keys[20..].iter().collect::<Vec<_>>());
     assert!(!p3.more);
     let exact = page(Some(19), 5).await;
     assert_eq!(exact.kvs.len(), 5);
-    assert!(
-        !exact.more,
-        "limit equal to the remainder leaves nothing more"
-    );
+    assert!(!exact.more, "limit equal to the remainder leaves nothing more");
     let last = page(Some(24), 10).await;
     assert!(last.kvs.is_empty() && !last.more);
 
@@ -501,22 +380,13 @@ pub async fn range_paging(store: &Arc<dyn Store>, p: &str) {
     let before = store.range(&prefix, Some(p), Some(3)).await.expect("range");
     assert_eq!(before.kvs.first().map(|kv| &kv.key), Some(&keys[0]));
     assert!(before.more);
-    let beyond = store
-        .range(&prefix, Some(&format!("{prefix}zzz")), None)
-        .await
-        .expect("range");
+    let beyond = store.range(&prefix, Some(&format!("{prefix}zzz")), None).await.expect("range");
     assert!(beyond.kvs.is_empty() && !beyond.more);
     // A key between two stored keys works as a cursor too.
-    let between = store
-        .range(&prefix, Some(&format!("{}~", keys[3])), Some(1))
-        .await
-        .expect("range");
+    let between = store.range(&prefix, Some(&format!("{}~", keys[3])), Some(1)).await.expect("range");
     assert_eq!(between.kvs[0].key, keys[4]);
 
-    let empty = store
-        .range(&format!("{p}nothing/"), None, None)
-        .await
-        .expect("range");
+    let empty = store.range(&format!("{p}nothing/"), None, None).await.expect("range");
     assert!(empty.kvs.is_empty() && !empty.more);
 }
 
@@ -524,29 +394,14 @@ pub async fn range_paging(store: &Arc<dyn Store>, p: &str) {
 pub async fn count_prefix(store: &Arc<dyn Store>, p: &str) {
     let prefix = format!("{p}c/");
     assert_eq!(store.count(&prefix).await.expect("count"), 0);
-    let mut ops: Vec<Op> = (0..17)
-        .map(|i| put_op(&format!("{prefix}{i}"), "x"))
-        .collect();
+    let mut ops: Vec<Op> = (0..17).map(|i| put_op(&format!("{prefix}{i}"), "x")).collect();
     ops.push(put_op(&format!("{p}c"), "outside"));
     ops.push(put_op(&format!("{p}c0"), "outside"));
-    succeed(
-        store,
-        Txn {
-            compares: vec![],
-            ops,
-        },
-    )
-    .await;
+    succeed(store, Txn { compares: vec![], ops }).await;
     assert_eq!(store.count(&prefix).await.expect("count"), 17);
     succeed(
         store,
-        Txn {
-            compares: vec![],
-            ops: vec![
-                delete_op(&format!("{prefix}3")),
-                delete_op(&format!("{prefix}4")),
-            ],
-        },
+        Txn { compares: vec![], ops: vec![delete_op(&format!("{prefix}3")), delete_op(&format!("{prefix}4"))] },
     )
     .await;
     assert_eq!(store.count(&prefix).await.expect("count"), 15);
@@ -569,10 +424,7 @@ pub async fn concurrent_cas_counter(store: &Arc<dyn Store>, p: &str) {
                     let (expect, next) = match &seen {
                         None => (0, 1u64),
                         Some(kv) => {
-                            let n: u64 = std::str::from_utf8(&kv.value)
-                                .expect("utf8")
-                                .parse()
-                                .expect("number");
+                            let n: u64 = std::str::from_utf8(&kv.value).expect("utf8").parse().expect("number");
                             (kv.mod_revision, n + 1)
                         }
                     };
@@ -644,12 +496,7 @@ pub async fn watch_from_middle(store: &Arc<dyn Store>, p: &str) {
     }
     let mut w = watch(store, p, revs[2]).await;
     for (i, rev) in revs.iter().enumerate().skip(3) {
-        assert_put(
-            &next_event(&mut w).await,
-            &format!("{p}k{i}"),
-            &i.to_string(),
-            *rev,
-        );
+        assert_put(&next_event(&mut w).await, &format!("{p}k{i}"), &i.to_string(), *rev);
     }
     expect_no_event(&mut w, Duration::from_millis(100)).await;
     // From the current revision: nothing until the next write.
@@ -726,11 +573,7 @@ pub async fn watch_replay_to_live_no_gaps(store: &Arc<dyn Store>, p: &str) {
         let done_key = done_key.clone();
         watchers.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(n * 7)).await;
-            let after = if n % 2 == 0 {
-                start
-            } else {
-                store.current_revision().await.expect("current")
-            };
+            let after = if n % 2 == 0 { start } else { store.current_revision().await.expect("current") };
             let mut w = watch(&store, &p, after).await;
             let mut seen = Vec::new();
             loop {
@@ -751,10 +594,7 @@ pub async fn watch_replay_to_live_no_gaps(store: &Arc<dyn Store>, p: &str) {
     for w in watchers {
         let (after, seen) = w.await.expect("watcher");
         let expected: Vec<Revision> = all.iter().copied().filter(|r| *r > after).collect();
-        assert_eq!(
-            seen, expected,
-            "watcher after {after}: events must be exactly the later writes, in order"
-        );
+        assert_eq!(seen, expected, "watcher after {after}: events must be exactly the later writes, in order");
     }
 }
 
@@ -765,10 +605,7 @@ pub async fn watch_progress(store: &Arc<dyn Store>, p: &str) {
     let quiet = format!("{p}quiet/");
     let busy = format!("{p}busy/");
     let r0 = put(store, &format!("{quiet}k"), "0").await;
-    let mut w = store
-        .watch(&quiet, r0 - 1, interval)
-        .await
-        .expect("watch with progress");
+    let mut w = store.watch(&quiet, r0 - 1, interval).await.expect("watch with progress");
     match next_item(&mut w).await {
         WatchItem::Event(e) => assert_eq!(e.kv.mod_revision, r0),
         other => panic!("expected the event first, got {other:?}"),
@@ -782,10 +619,7 @@ pub async fn watch_progress(store: &Arc<dyn Store>, p: &str) {
     loop {
         match next_item(&mut w).await {
             WatchItem::Progress(rev) => {
-                assert!(
-                    rev > r0,
-                    "progress {rev} must be beyond the delivered event {r0}"
-                );
+                assert!(rev > r0, "progress {rev} must be beyond the delivered event {r0}");
                 if let Some((at, prev_rev)) = previous {
                     assert!(rev >= prev_rev, "progress went backwards");
                     // "At most once per interval", with slack for timer granularity.
@@ -836,10 +670,7 @@ pub async fn compaction(store: &Arc<dyn Store>, p: &str) {
     assert!(compacted >= r2, "compacted revision {compacted} < {r2}");
     if compacted == r2 {
         match watch_error(store, p, r2 - 1).await {
-            StoreError::Compacted {
-                requested,
-                compacted,
-            } => {
+            StoreError::Compacted { requested, compacted } => {
                 assert_eq!(requested, r2 - 1);
                 assert_eq!(compacted, r2);
             }
@@ -856,10 +687,7 @@ pub async fn compaction(store: &Arc<dyn Store>, p: &str) {
     // Values survive compaction.
     assert_eq!(get(store, &a).await.expect("a").mod_revision, r1);
     assert_eq!(get(store, &b).await.expect("b").mod_revision, r2);
-    assert_eq!(
-        store.range(p, None, None).await.expect("range").kvs.len(),
-        3
-    );
+    assert_eq!(store.range(p, None, None).await.expect("range").kvs.len(), 3);
     // Compacting to an older revision is a no-op.
     store.compact(r1).await.expect("compact older");
     assert!(store.compacted_revision().await.expect("compacted") >= compacted);

@@ -64,10 +64,7 @@ pub enum TxnResult {
     Succeeded { revision: Revision },
     /// A compare failed; `current` holds the present state of every key named in the
     /// compares (None where absent), so callers can tell "not found" from "conflict".
-    Failed {
-        revision: Revision,
-        current: Vec<(String, Option<KeyValue>)>,
-    },
+    Failed { revision: Revision, current: Vec<(String, Option<KeyValue>)> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,16 +107,10 @@ pub type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchItem, StoreError>> 
 pub enum StoreError {
     /// The requested revision is older than the compaction point.
     #[error("revision {requested} has been compacted (oldest available is {compacted})")]
-    Compacted {
-        requested: Revision,
-        compacted: Revision,
-    },
+    Compacted { requested: Revision, compacted: Revision },
     /// The requested revision has not happened yet.
     #[error("revision {requested} is in the future (current is {current})")]
-    FutureRevision {
-        requested: Revision,
-        current: Revision,
-    },
+    FutureRevision { requested: Revision, current: Revision },
     /// A watcher fell too far behind and the events it missed are no longer available.
     #[error("watch fell behind and was closed: {0}")]
     WatchLagged(String),

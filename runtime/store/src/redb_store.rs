@@ -38,15 +38,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::{
-    Compare, EventKind, KeyValue, Op, RangeResult, Revision, Store, StoreError, Txn, TxnResult,
-    WatchEvent, WatchItem, WatchStream,
+    Compare, EventKind, KeyValue, Op, RangeResult, Revision, Store, StoreError, Txn, TxnResult, WatchEvent, WatchItem,
+    WatchStream,
 };
 
 const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
@@ -139,14 +137,8 @@ struct Committed {
 }
 
 enum Request {
-    Txn {
-        txn: Txn,
-        reply: oneshot::Sender<Result<TxnResult, StoreError>>,
-    },
-    Compact {
-        revision: Revision,
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
+    Txn { txn: Txn, reply: oneshot::Sender<Result<TxnResult, StoreError>> },
+    Compact { revision: Revision, reply: oneshot::Sender<Result<(), StoreError>> },
 }
 
 impl Request {
@@ -185,11 +177,7 @@ impl RedbStore {
     /// are created). Starts the writer thread; does not need a tokio runtime, but the
     /// [`Store`] methods must be called from one.
     pub fn open(path: &Path, options: RedbStoreOptions) -> Result<Arc<RedbStore>, StoreError> {
-        let file = if path.is_dir() {
-            path.join(DEFAULT_FILE_NAME)
-        } else {
-            path.to_path_buf()
-        };
+        let file = if path.is_dir() { path.join(DEFAULT_FILE_NAME) } else { path.to_path_buf() };
         if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::Backend(format!("creating {}: {e}", parent.display())))?;
@@ -197,9 +185,7 @@ impl RedbStore {
         let started = Instant::now();
         let mut builder = Database::builder();
         builder.set_cache_size(options.cache_size);
-        let db = builder
-            .create(&file)
-            .map_err(|e| StoreError::Backend(format!("opening {}: {e}", file.display())))?;
+        let db = builder.create(&file).map_err(|e| StoreError::Backend(format!("opening {}: {e}", file.display())))?;
         let (current, compacted) = init_tables(&db)?;
         let (events, _) = broadcast::channel(options.watch_buffer.max(1));
         let shared = Arc::new(Shared {
@@ -231,12 +217,7 @@ impl RedbStore {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "store opened"
         );
-        Ok(Arc::new(RedbStore {
-            shared,
-            requests: Some(tx),
-            writer: Some(handle),
-            options,
-        }))
+        Ok(Arc::new(RedbStore { shared, requests: Some(tx), writer: Some(handle), options }))
     }
 
     /// The database file in use.
@@ -295,8 +276,7 @@ fn init_tables(db: &Database) -> Result<(Revision, Revision), StoreError> {
         let mut meta = wtx.open_table(META).be()?;
         match read_meta(&meta, META_FORMAT)? {
             None => {
-                meta.insert(META_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice())
-                    .be()?;
+                meta.insert(META_FORMAT, FORMAT_VERSION.to_le_bytes().as_slice()).be()?;
             }
             Some(FORMAT_VERSION) => {}
             Some(other) => {
@@ -332,10 +312,7 @@ fn init_tables(db: &Database) -> Result<(Revision, Revision), StoreError> {
 
 const META_KEY_DISPLAY_CURRENT: &str = "<meta current_revision>";
 
-fn read_meta(
-    meta: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    key: &[u8],
-) -> Result<Option<i64>, StoreError> {
+fn read_meta(meta: &impl ReadableTable<&'static [u8], &'static [u8]>, key: &[u8]) -> Result<Option<i64>, StoreError> {
     let Some(guard) = meta.get(key).be()? else {
         return Ok(None);
     };
@@ -370,8 +347,7 @@ impl Store for RedbStore {
     ) -> Result<RangeResult, StoreError> {
         let prefix = prefix.to_owned();
         let start_after = start_after.map(str::to_owned);
-        self.read(move |shared| range_blocking(shared, &prefix, start_after.as_deref(), limit))
-            .await
+        self.read(move |shared| range_blocking(shared, &prefix, start_after.as_deref(), limit)).await
     }
 
     async fn count(&self, prefix: &str) -> Result<u64, StoreError> {
@@ -413,16 +389,10 @@ impl Store for RedbStore {
         let compacted = self.shared.compacted.load(Ordering::SeqCst);
         let current = self.shared.current.load(Ordering::SeqCst);
         if after < compacted {
-            return Err(StoreError::Compacted {
-                requested: after,
-                compacted,
-            });
+            return Err(StoreError::Compacted { requested: after, compacted });
         }
         if after > current {
-            return Err(StoreError::FutureRevision {
-                requested: after,
-                current,
-            });
+            return Err(StoreError::FutureRevision { requested: after, current });
         }
         debug!(prefix, after, current, "watch started");
         let watcher = Watcher {
@@ -476,10 +446,9 @@ fn range_blocking(
     let revision = read_meta(&meta, META_CURRENT)?.unwrap_or(0);
     let prefix_b = prefix.as_bytes();
     let iter = match start_after {
-        Some(s) if s >= prefix => kv.range::<&[u8]>((
-            std::ops::Bound::Excluded(s.as_bytes()),
-            std::ops::Bound::Unbounded,
-        )),
+        Some(s) if s >= prefix => {
+            kv.range::<&[u8]>((std::ops::Bound::Excluded(s.as_bytes()), std::ops::Bound::Unbounded))
+        }
         _ => kv.range::<&[u8]>(prefix_b..),
     }
     .be()?;
@@ -500,11 +469,7 @@ fn range_blocking(
         let key = codec::key_string(key)?;
         kvs.push(record.into_kv(key));
     }
-    Ok(RangeResult {
-        kvs,
-        more,
-        revision,
-    })
+    Ok(RangeResult { kvs, more, revision })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -607,8 +572,7 @@ impl Writer {
             for request in batch {
                 match request {
                     Request::Txn { txn, .. } => {
-                        let (result, events) =
-                            apply_txn(&mut kv, &mut log, current, txn, &mut self.scratch)?;
+                        let (result, events) = apply_txn(&mut kv, &mut log, current, txn, &mut self.scratch)?;
                         if let Some(c) = events {
                             current = c.revision;
                             committed.push(c);
@@ -618,10 +582,7 @@ impl Writer {
                     Request::Compact { revision, .. } => {
                         let revision = *revision;
                         let outcome = if revision > current {
-                            Err(StoreError::FutureRevision {
-                                requested: revision,
-                                current,
-                            })
+                            Err(StoreError::FutureRevision { requested: revision, current })
                         } else if revision <= compacted {
                             Ok(())
                         } else {
@@ -635,12 +596,10 @@ impl Writer {
                 }
             }
             if current != self.current {
-                meta.insert(META_CURRENT, current.to_le_bytes().as_slice())
-                    .be()?;
+                meta.insert(META_CURRENT, current.to_le_bytes().as_slice()).be()?;
             }
             if compacted != self.compacted {
-                meta.insert(META_COMPACTED, compacted.to_le_bytes().as_slice())
-                    .be()?;
+                meta.insert(META_COMPACTED, compacted.to_le_bytes().as_slice()).be()?;
             }
         }
         if current == self.current && compacted == self.compacted {
@@ -649,30 +608,19 @@ impl Writer {
         } else {
             wtx.commit().be()?;
         }
-        Ok(Applied {
-            outcomes,
-            committed,
-            current,
-            compacted,
-        })
+        Ok(Applied { outcomes, committed, current, compacted })
     }
 
     fn finish(&mut self, batch: Vec<Request>, applied: Applied) {
         if applied.compacted != self.compacted {
-            info!(
-                compacted = applied.compacted,
-                previous = self.compacted,
-                "store history compacted"
-            );
+            info!(compacted = applied.compacted, previous = self.compacted, "store history compacted");
         }
         self.current = applied.current;
         self.compacted = applied.compacted;
         // Publish the revisions before answering: a caller that sees revision N in a reply
         // must find current_revision() >= N.
         self.shared.current.store(applied.current, Ordering::SeqCst);
-        self.shared
-            .compacted
-            .store(applied.compacted, Ordering::SeqCst);
+        self.shared.compacted.store(applied.compacted, Ordering::SeqCst);
         for (request, outcome) in batch.into_iter().zip(applied.outcomes) {
             match (request, outcome) {
                 (Request::Txn { reply, .. }, Outcome::Txn(result)) => {
@@ -683,14 +631,10 @@ impl Writer {
                 }
                 // `apply` pushes exactly one outcome of the request's kind per request.
                 (Request::Txn { reply, .. }, Outcome::Compact(_)) => {
-                    let _ = reply.send(Err(StoreError::Backend(
-                        "internal: outcome mismatch".into(),
-                    )));
+                    let _ = reply.send(Err(StoreError::Backend("internal: outcome mismatch".into())));
                 }
                 (Request::Compact { reply, .. }, Outcome::Txn(_)) => {
-                    let _ = reply.send(Err(StoreError::Backend(
-                        "internal: outcome mismatch".into(),
-                    )));
+                    let _ = reply.send(Err(StoreError::Backend("internal: outcome mismatch".into())));
                 }
             }
         }
@@ -717,24 +661,16 @@ fn fail(batch: Vec<Request>, error: &StoreError) {
 /// `StoreError` is not `Clone` (it is shared API); one failure is reported to many callers.
 fn clone_error(error: &StoreError) -> StoreError {
     match error {
-        StoreError::Compacted {
-            requested,
-            compacted,
-        } => StoreError::Compacted {
-            requested: *requested,
-            compacted: *compacted,
-        },
-        StoreError::FutureRevision { requested, current } => StoreError::FutureRevision {
-            requested: *requested,
-            current: *current,
-        },
+        StoreError::Compacted { requested, compacted } => {
+            StoreError::Compacted { requested: *requested, compacted: *compacted }
+        }
+        StoreError::FutureRevision { requested, current } => {
+            StoreError::FutureRevision { requested: *requested, current: *current }
+        }
         StoreError::WatchLagged(m) => StoreError::WatchLagged(m.clone()),
         StoreError::Closed => StoreError::Closed,
         StoreError::Backend(m) => StoreError::Backend(m.clone()),
-        StoreError::Corrupt { key, detail } => StoreError::Corrupt {
-            key: key.clone(),
-            detail: detail.clone(),
-        },
+        StoreError::Corrupt { key, detail } => StoreError::Corrupt { key: key.clone(), detail: detail.clone() },
     }
 }
 
@@ -751,9 +687,7 @@ fn apply_txn(
         let holds = match compare {
             Compare::ModRevision(key, want) => {
                 let have = match kv.get(key.as_bytes()).be()? {
-                    Some(guard) => {
-                        codec::decode_record(key.as_bytes(), guard.value())?.mod_revision
-                    }
+                    Some(guard) => codec::decode_record(key.as_bytes(), guard.value())?.mod_revision,
                     None => 0,
                 };
                 have == *want
@@ -770,20 +704,12 @@ fn apply_txn(
                     continue;
                 }
                 let value = match kv.get(key.as_bytes()).be()? {
-                    Some(guard) => Some(
-                        codec::decode_record(key.as_bytes(), guard.value())?.into_kv(key.clone()),
-                    ),
+                    Some(guard) => Some(codec::decode_record(key.as_bytes(), guard.value())?.into_kv(key.clone())),
                     None => None,
                 };
                 state.push((key.clone(), value));
             }
-            return Ok((
-                TxnResult::Failed {
-                    revision: current,
-                    current: state,
-                },
-                None,
-            ));
+            return Ok((TxnResult::Failed { revision: current, current: state }, None));
         }
     }
 
@@ -793,9 +719,7 @@ fn apply_txn(
         match op {
             Op::Put { key, value } => {
                 let prev = match kv.get(key.as_bytes()).be()? {
-                    Some(guard) => Some(
-                        codec::decode_record(key.as_bytes(), guard.value())?.into_kv(key.clone()),
-                    ),
+                    Some(guard) => Some(codec::decode_record(key.as_bytes(), guard.value())?.into_kv(key.clone())),
                     None => None,
                 };
                 let (create_revision, version) = match &prev {
@@ -842,13 +766,10 @@ fn apply_txn(
     }
     scratch.clear();
     codec::encode_events(scratch, &events);
-    let log_key = u64::try_from(revision)
-        .map_err(|_| StoreError::Backend(format!("revision {revision} out of range")))?;
+    let log_key =
+        u64::try_from(revision).map_err(|_| StoreError::Backend(format!("revision {revision} out of range")))?;
     log.insert(log_key, scratch.as_slice()).be()?;
-    Ok((
-        TxnResult::Succeeded { revision },
-        Some(Committed { revision, events }),
-    ))
+    Ok((TxnResult::Succeeded { revision }, Some(Committed { revision, events })))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -924,10 +845,9 @@ impl Watcher {
             {
                 return Some(Ok(self.progress()));
             }
-            let sleep = tokio::time::sleep_until(deadline.map_or_else(
-                || tokio::time::Instant::now() + Duration::from_secs(3600),
-                Into::into,
-            ));
+            let sleep = tokio::time::sleep_until(
+                deadline.map_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600), Into::into),
+            );
             tokio::select! {
                 biased;
                 message = self.live.recv() => match message {
@@ -985,16 +905,12 @@ impl Watcher {
         let prefix = self.prefix.clone();
         let after = self.processed;
         let max_revisions = self.chunk_revisions;
-        let chunk =
-            tokio::task::spawn_blocking(move || read_log(&shared, &prefix, after, max_revisions))
-                .await
-                .map_err(|e| StoreError::Backend(format!("watch read task failed: {e}")))??;
+        let chunk = tokio::task::spawn_blocking(move || read_log(&shared, &prefix, after, max_revisions))
+            .await
+            .map_err(|e| StoreError::Backend(format!("watch read task failed: {e}")))??;
         if chunk.compacted > after {
             return Err(if after == self.start && self.reported == self.start {
-                StoreError::Compacted {
-                    requested: after,
-                    compacted: chunk.compacted,
-                }
+                StoreError::Compacted { requested: after, compacted: chunk.compacted }
             } else {
                 warn!(
                     prefix = %self.prefix,
@@ -1020,23 +936,14 @@ impl Watcher {
 }
 
 /// Reads up to `max_revisions` log entries after `after`, keeping events under `prefix`.
-fn read_log(
-    shared: &Shared,
-    prefix: &str,
-    after: Revision,
-    max_revisions: usize,
-) -> Result<LogChunk, StoreError> {
+fn read_log(shared: &Shared, prefix: &str, after: Revision, max_revisions: usize) -> Result<LogChunk, StoreError> {
     /// Bounds the memory of one replay step when values are large.
     const MAX_CHUNK_BYTES: usize = 8 << 20;
     let rtx = shared.db.begin_read().be()?;
     let meta = rtx.open_table(META).be()?;
     let compacted = read_meta(&meta, META_COMPACTED)?.unwrap_or(0);
     if compacted > after {
-        return Ok(LogChunk {
-            compacted,
-            events: Vec::new(),
-            last: None,
-        });
+        return Ok(LogChunk { compacted, events: Vec::new(), last: None });
     }
     let log = rtx.open_table(LOG).be()?;
     let from = u64::try_from(after).unwrap_or(0).saturating_add(1);
@@ -1063,11 +970,7 @@ fn read_log(
         codec::decode_events(revision, v.value(), prefix.as_bytes(), &mut events)?;
         last = Some(revision);
     }
-    Ok(LogChunk {
-        compacted,
-        events,
-        last,
-    })
+    Ok(LogChunk { compacted, events, last })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1123,23 +1026,16 @@ mod codec {
     }
 
     pub(super) fn decode_record<'a>(key: &[u8], data: &'a [u8]) -> Result<Record<'a>, StoreError> {
-        let corrupt = |detail: String| StoreError::Corrupt {
-            key: String::from_utf8_lossy(key).into_owned(),
-            detail,
-        };
+        let corrupt = |detail: String| StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), detail };
         if data.len() < RECORD_HEADER {
-            return Err(corrupt(format!(
-                "record of {} bytes is too short",
-                data.len()
-            )));
+            return Err(corrupt(format!("record of {} bytes is too short", data.len())));
         }
         let mut r = Reader::new(data);
         let format = r.u8().map_err(|_| corrupt("truncated".into()))?;
         if format != RECORD_FORMAT {
             return Err(corrupt(format!("unknown record format {format}")));
         }
-        let (Ok(create_revision), Ok(mod_revision), Ok(version)) = (r.i64(), r.i64(), r.i64())
-        else {
+        let (Ok(create_revision), Ok(mod_revision), Ok(version)) = (r.i64(), r.i64(), r.i64()) else {
             return Err(corrupt("truncated header".into()));
         };
         if create_revision <= 0 || mod_revision < create_revision || version <= 0 {
@@ -1147,21 +1043,14 @@ mod codec {
                 "impossible header create={create_revision} mod={mod_revision} version={version}"
             )));
         }
-        Ok(Record {
-            create_revision,
-            mod_revision,
-            version,
-            value: r.rest(),
-        })
+        Ok(Record { create_revision, mod_revision, version, value: r.rest() })
     }
 
     pub(super) fn key_string(key: &[u8]) -> Result<String, StoreError> {
-        std::str::from_utf8(key)
-            .map(str::to_owned)
-            .map_err(|e| StoreError::Corrupt {
-                key: String::from_utf8_lossy(key).into_owned(),
-                detail: format!("key is not UTF-8: {e}"),
-            })
+        std::str::from_utf8(key).map(str::to_owned).map_err(|e| StoreError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            detail: format!("key is not UTF-8: {e}"),
+        })
     }
 
     /// Log entry: `[format u8][count u32]` then per event
@@ -1190,9 +1079,7 @@ mod codec {
                     put_bytes(out, &p.value);
                 }
                 (TAG_DELETE, prev) => {
-                    let prev_mod = prev
-                        .as_ref()
-                        .map_or(e.kv.create_revision, |p| p.mod_revision);
+                    let prev_mod = prev.as_ref().map_or(e.kv.create_revision, |p| p.mod_revision);
                     out.extend_from_slice(&prev_mod.to_le_bytes());
                 }
                 _ => {}
@@ -1207,10 +1094,8 @@ mod codec {
         prefix: &[u8],
         out: &mut Vec<WatchEvent>,
     ) -> Result<(), StoreError> {
-        let corrupt = |detail: &str| StoreError::Corrupt {
-            key: format!("<log {revision}>"),
-            detail: detail.to_owned(),
-        };
+        let corrupt =
+            |detail: &str| StoreError::Corrupt { key: format!("<log {revision}>"), detail: detail.to_owned() };
         let mut r = Reader::new(data);
         let format = r.u8().map_err(|_| corrupt("empty entry"))?;
         if format != LOG_FORMAT {
@@ -1220,16 +1105,12 @@ mod codec {
         for _ in 0..count {
             let tag = r.u8().map_err(|_| corrupt("truncated event"))?;
             let key = r.bytes().map_err(|_| corrupt("truncated key"))?;
-            let (Ok(create_revision), Ok(version), Ok(value)) = (r.i64(), r.i64(), r.bytes())
-            else {
+            let (Ok(create_revision), Ok(version), Ok(value)) = (r.i64(), r.i64(), r.bytes()) else {
                 return Err(corrupt("truncated event"));
             };
             let wanted = key.starts_with(prefix);
-            let key_string = || {
-                std::str::from_utf8(key)
-                    .map(str::to_owned)
-                    .map_err(|_| corrupt("event key is not UTF-8"))
-            };
+            let key_string =
+                || std::str::from_utf8(key).map(str::to_owned).map_err(|_| corrupt("event key is not UTF-8"));
             match tag {
                 TAG_PUT => {
                     if wanted {
@@ -1241,8 +1122,7 @@ mod codec {
                     }
                 }
                 TAG_PUT_WITH_PREV => {
-                    let (Ok(p_create), Ok(p_mod), Ok(p_version), Ok(p_value)) =
-                        (r.i64(), r.i64(), r.i64(), r.bytes())
+                    let (Ok(p_create), Ok(p_mod), Ok(p_version), Ok(p_value)) = (r.i64(), r.i64(), r.i64(), r.bytes())
                     else {
                         return Err(corrupt("truncated previous value"));
                     };
@@ -1276,13 +1156,7 @@ mod codec {
     }
 
     fn kv(key: String, value: &[u8], create: Revision, modr: Revision, version: i64) -> KeyValue {
-        KeyValue {
-            key,
-            value: Bytes::copy_from_slice(value),
-            create_revision: create,
-            mod_revision: modr,
-            version,
-        }
+        KeyValue { key, value: Bytes::copy_from_slice(value), create_revision: create, mod_revision: modr, version }
     }
 
     fn put_u32(out: &mut Vec<u8>, n: usize) {
@@ -1360,16 +1234,8 @@ mod tests {
 
     fn sample() -> Vec<WatchEvent> {
         vec![
-            WatchEvent {
-                kind: EventKind::Put,
-                kv: kv("a/new", "v", 7, 7, 1),
-                prev: None,
-            },
-            WatchEvent {
-                kind: EventKind::Put,
-                kv: kv("a/upd", "v2", 3, 7, 2),
-                prev: Some(kv("a/upd", "v1", 3, 3, 1)),
-            },
+            WatchEvent { kind: EventKind::Put, kv: kv("a/new", "v", 7, 7, 1), prev: None },
+            WatchEvent { kind: EventKind::Put, kv: kv("a/upd", "v2", 3, 7, 2), prev: Some(kv("a/upd", "v1", 3, 3, 1)) },
             WatchEvent {
                 kind: EventKind::Delete,
                 kv: kv("b/gone", "last", 2, 7, 4),
@@ -1398,10 +1264,7 @@ mod tests {
         for len in 0..buf.len() {
             let mut out = Vec::new();
             let result = codec::decode_events(7, &buf[..len], b"", &mut out);
-            assert!(
-                matches!(result, Err(StoreError::Corrupt { .. })),
-                "prefix of {len} bytes"
-            );
+            assert!(matches!(result, Err(StoreError::Corrupt { .. })), "prefix of {len} bytes");
         }
         for i in 0..buf.len() {
             let mut damaged = buf.clone();
@@ -1417,10 +1280,7 @@ mod tests {
         let mut buf = Vec::new();
         codec::encode_record(&mut buf, 3, 9, 4, b"value");
         let r = codec::decode_record(b"k", &buf).expect("decode");
-        assert_eq!(
-            (r.create_revision, r.mod_revision, r.version, r.value),
-            (3, 9, 4, &b"value"[..])
-        );
+        assert_eq!((r.create_revision, r.mod_revision, r.version, r.value), (3, 9, 4, &b"value"[..]));
         for len in 0..25 {
             assert!(matches!(
                 codec::decode_record(b"k", &buf[..len]),

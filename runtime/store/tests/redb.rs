@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use flotilla_store::{
-    EventKind, Op, RedbStore, RedbStoreOptions, Revision, Store, StoreError, Txn, TxnResult,
-    WatchItem, WatchStream,
+    EventKind, Op, RedbStore, RedbStoreOptions, Revision, Store, StoreError, Txn, TxnResult, WatchItem, WatchStream,
 };
 use futures::StreamExt;
 
@@ -26,10 +25,7 @@ async fn put(store: &Arc<dyn Store>, key: &str, value: &str) -> Revision {
     match store
         .txn(Txn {
             compares: vec![],
-            ops: vec![Op::Put {
-                key: key.into(),
-                value: Bytes::copy_from_slice(value.as_bytes()),
-            }],
+            ops: vec![Op::Put { key: key.into(), value: Bytes::copy_from_slice(value.as_bytes()) }],
         })
         .await
         .expect("txn")
@@ -40,9 +36,7 @@ async fn put(store: &Arc<dyn Store>, key: &str, value: &str) -> Revision {
 }
 
 async fn next(stream: &mut WatchStream) -> Option<Result<WatchItem, StoreError>> {
-    tokio::time::timeout(WAIT, stream.next())
-        .await
-        .expect("watch item in time")
+    tokio::time::timeout(WAIT, stream.next()).await.expect("watch item in time")
 }
 
 async fn next_event_rev(stream: &mut WatchStream) -> Revision {
@@ -71,18 +65,12 @@ async fn reopen_keeps_data_and_revision() {
     // Dropping the store closed the file: reopening the same path works at once.
     let store = open(dir.path(), RedbStoreOptions::default());
     assert_eq!(store.current_revision().await.expect("current"), r_last);
-    assert_eq!(
-        store.compacted_revision().await.expect("compacted"),
-        compacted
-    );
+    assert_eq!(store.compacted_revision().await.expect("compacted"), compacted);
     let kv = store.get("k/3").await.expect("get").expect("k/3");
     assert_eq!((kv.value.as_ref(), kv.version), (&b"updated"[..], 2));
     assert_eq!(store.count("k/").await.expect("count"), 10);
     // History after the compaction point is still there, and revisions continue.
-    let mut w = store
-        .watch("k/", compacted, NO_PROGRESS)
-        .await
-        .expect("watch");
+    let mut w = store.watch("k/", compacted, NO_PROGRESS).await.expect("watch");
     for rev in compacted + 1..=r_last {
         assert_eq!(next_event_rev(&mut w).await, rev);
     }
@@ -116,11 +104,7 @@ fn kill9_child_writer() {
         return;
     };
     let round = std::env::var(CHILD_ROUND_ENV).unwrap_or_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async move {
         let store = open(Path::new(&db), RedbStoreOptions::default());
         let mut tasks = Vec::new();
@@ -140,8 +124,7 @@ fn kill9_child_writer() {
             }));
         }
         // Safety net should the parent never kill us.
-        let _ =
-            tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(tasks)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(tasks)).await;
     });
 }
 
@@ -153,13 +136,7 @@ fn acknowledged_writes_survive_kill9() {
     let mut acked: Vec<(String, Revision)> = Vec::new();
     for (round, kill_after) in [(0, 200usize), (1, 1000), (2, 50)] {
         let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "kill9_child_writer",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
+            .args(["--exact", "kill9_child_writer", "--nocapture", "--test-threads", "1"])
             .env(CHILD_DB_ENV, &db)
             .env(CHILD_ROUND_ENV, round.to_string())
             .stdout(Stdio::piped())
@@ -198,18 +175,12 @@ fn acknowledged_writes_survive_kill9() {
         assert!(store.current_revision().await.expect("current") >= max);
         let mut revisions = HashMap::new();
         for (key, rev) in &acked {
-            let kv = store
-                .get(key)
-                .await
-                .expect("get")
-                .unwrap_or_else(|| panic!("acknowledged write {key}@{rev} lost"));
+            let kv =
+                store.get(key).await.expect("get").unwrap_or_else(|| panic!("acknowledged write {key}@{rev} lost"));
             assert_eq!(kv.mod_revision, *rev, "{key}");
             let i = key.rsplit('/').next().expect("index");
             assert_eq!(kv.value, format!("value-{i}").as_bytes());
-            assert!(
-                revisions.insert(*rev, key).is_none(),
-                "revision {rev} reused"
-            );
+            assert!(revisions.insert(*rev, key).is_none(), "revision {rev} reused");
         }
         // The recovered store keeps working and its history is intact from revision 0.
         let mut w = store.watch("", 0, NO_PROGRESS).await.expect("watch");
@@ -225,11 +196,7 @@ fn acknowledged_writes_survive_kill9() {
 // ----- lagging watchers --------------------------------------------------------------
 
 fn lag_options() -> RedbStoreOptions {
-    RedbStoreOptions {
-        watch_buffer: 4,
-        watch_replay_chunk: 16,
-        ..RedbStoreOptions::default()
-    }
+    RedbStoreOptions { watch_buffer: 4, watch_replay_chunk: 16, ..RedbStoreOptions::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,10 +204,7 @@ async fn lagging_watcher_catches_up_from_the_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), lag_options());
     let r0 = put(&store, "lag/first", "x").await;
-    let mut w = store
-        .watch("lag/", r0 - 1, NO_PROGRESS)
-        .await
-        .expect("watch");
+    let mut w = store.watch("lag/", r0 - 1, NO_PROGRESS).await.expect("watch");
     assert_eq!(next_event_rev(&mut w).await, r0); // now live
     // 300 single-txn batches without polling: far beyond the 4-batch broadcast buffer.
     let mut expected = Vec::new();
@@ -261,10 +225,7 @@ async fn lagging_watcher_whose_history_was_compacted_gets_watch_lagged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), lag_options());
     let r0 = put(&store, "lag/first", "x").await;
-    let mut w = store
-        .watch("lag/", r0 - 1, NO_PROGRESS)
-        .await
-        .expect("watch");
+    let mut w = store.watch("lag/", r0 - 1, NO_PROGRESS).await.expect("watch");
     assert_eq!(next_event_rev(&mut w).await, r0);
     let mut last = r0;
     for i in 0..50 {
@@ -275,10 +236,7 @@ async fn lagging_watcher_whose_history_was_compacted_gets_watch_lagged() {
         Some(Err(StoreError::WatchLagged(msg))) => eprintln!("lagged as expected: {msg}"),
         other => panic!("expected WatchLagged, got {other:?}"),
     }
-    assert!(
-        next(&mut w).await.is_none(),
-        "stream ends after WatchLagged"
-    );
+    assert!(next(&mut w).await.is_none(), "stream ends after WatchLagged");
 }
 
 // ----- fan-out -----------------------------------------------------------------------
@@ -291,10 +249,7 @@ async fn one_change_fans_out_to_1000_watchers() {
     let start = put(&store, "fan/init", "x").await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Revision, Instant)>();
     for _ in 0..WATCHERS {
-        let mut w = store
-            .watch("fan/", start, NO_PROGRESS)
-            .await
-            .expect("watch");
+        let mut w = store.watch("fan/", start, NO_PROGRESS).await.expect("watch");
         let tx = tx.clone();
         tokio::spawn(async move {
             while let Some(Ok(item)) = w.next().await {
@@ -332,10 +287,7 @@ async fn collect(
 ) -> Instant {
     let mut last: Option<Instant> = None;
     for _ in 0..n {
-        let (r, at) = tokio::time::timeout(WAIT, rx.recv())
-            .await
-            .expect("fan-out in time")
-            .expect("watchers alive");
+        let (r, at) = tokio::time::timeout(WAIT, rx.recv()).await.expect("fan-out in time").expect("watchers alive");
         assert_eq!(r, rev);
         last = Some(last.map_or(at, |l| l.max(at)));
     }
@@ -361,12 +313,10 @@ async fn corrupt_records_are_reported_not_panicked() {
         let wtx = db.begin_write().expect("write");
         {
             let mut kv = wtx.open_table(KV).expect("kv");
-            kv.insert(&b"c/bad"[..], &b"\x01garbage"[..])
-                .expect("insert");
+            kv.insert(&b"c/bad"[..], &b"\x01garbage"[..]).expect("insert");
             kv.insert(&b"c/\xffnot-utf8"[..], &b""[..]).expect("insert");
             let mut log = wtx.open_table(LOG).expect("log");
-            log.insert(1u64, &b"\x01\xff\xff\xff\xff"[..])
-                .expect("insert");
+            log.insert(1u64, &b"\x01\xff\xff\xff\xff"[..]).expect("insert");
         }
         wtx.commit().expect("commit");
     }
@@ -375,38 +325,19 @@ async fn corrupt_records_are_reported_not_panicked() {
         store.get("c/bad").await,
         Err(StoreError::Corrupt { key, .. }) if key == "c/bad"
     ));
-    assert!(matches!(
-        store.range("c/", None, None).await,
-        Err(StoreError::Corrupt { .. })
-    ));
+    assert!(matches!(store.range("c/", None, None).await, Err(StoreError::Corrupt { .. })));
     // Untouched keys still work, including with a limit that stops before the damage.
-    assert_eq!(
-        store
-            .get("c/good")
-            .await
-            .expect("get")
-            .expect("good")
-            .mod_revision,
-        good_rev
-    );
+    assert_eq!(store.get("c/good").await.expect("get").expect("good").mod_revision, good_rev);
     // A write touching the corrupt record fails alone; concurrent writes go through.
-    let bad_write = store.txn(Txn {
-        compares: vec![],
-        ops: vec![Op::Put {
-            key: "c/bad".into(),
-            value: Bytes::from_static(b"x"),
-        }],
-    });
+    let bad_write = store
+        .txn(Txn { compares: vec![], ops: vec![Op::Put { key: "c/bad".into(), value: Bytes::from_static(b"x") }] });
     let good_write = put(&store, "c/other", "fine");
     let (bad, good) = tokio::join!(bad_write, good_write);
     assert!(matches!(bad, Err(StoreError::Corrupt { key, .. }) if key == "c/bad"));
     assert!(good > good_rev);
     // A watch replaying the damaged log entry reports it.
     let mut w = store.watch("c/", 0, NO_PROGRESS).await.expect("watch");
-    assert!(matches!(
-        next(&mut w).await,
-        Some(Err(StoreError::Corrupt { .. }))
-    ));
+    assert!(matches!(next(&mut w).await, Some(Err(StoreError::Corrupt { .. }))));
 }
 
 // ----- measurements --------------------------------------------------------------------
@@ -445,10 +376,7 @@ async fn concurrent_writers_throughput() {
         "sequential: {seq:.0} writes/s; {WRITERS} concurrent writers: {} writes in {elapsed:?} = {rate:.0} writes/s",
         WRITERS * EACH
     );
-    assert_eq!(
-        store.count("par/").await.expect("count"),
-        (WRITERS * EACH) as u64
-    );
+    assert_eq!(store.count("par/").await.expect("count"), (WRITERS * EACH) as u64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -458,19 +386,9 @@ async fn range_over_100k_keys() {
     let value = Bytes::from(vec![b'v'; 100]);
     let t = Instant::now();
     for chunk in 0..100 {
-        let ops = (0..1000)
-            .map(|i| Op::Put {
-                key: format!("big/{:06}", chunk * 1000 + i),
-                value: value.clone(),
-            })
-            .collect();
-        store
-            .txn(Txn {
-                compares: vec![],
-                ops,
-            })
-            .await
-            .expect("load");
+        let ops =
+            (0..1000).map(|i| Op::Put { key: format!("big/{:06}", chunk * 1000 + i), value: value.clone() }).collect();
+        store.txn(Txn { compares: vec![], ops }).await.expect("load");
     }
     let load = t.elapsed();
     put(&store, "big0", "outside").await;
@@ -481,17 +399,12 @@ async fn range_over_100k_keys() {
     assert!(!all.more);
     assert!(all.kvs.windows(2).all(|w| w[0].key < w[1].key));
     let t = Instant::now();
-    let page = store
-        .range("big/", Some("big/050000"), Some(500))
-        .await
-        .expect("page");
+    let page = store.range("big/", Some("big/050000"), Some(500)).await.expect("page");
     let paged = t.elapsed();
     assert_eq!(page.kvs[0].key, "big/050001");
     assert!(page.more);
     let t = Instant::now();
     assert_eq!(store.count("big/").await.expect("count"), 100_000);
     let count = t.elapsed();
-    eprintln!(
-        "100k keys: load {load:?}, full range {full:?}, 500-key page {paged:?}, count {count:?}"
-    );
+    eprintln!("100k keys: load {load:?}, full range {full:?}, 500-key page {paged:?}, count {count:?}");
 }

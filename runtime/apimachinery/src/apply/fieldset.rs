@@ -47,9 +47,8 @@ impl PathElement {
         let Some((kind, rest)) = key.split_once(':') else {
             return Err(format!("invalid FieldsV1 key {key:?}: missing prefix"));
         };
-        let parse_json = || {
-            serde_json::from_str::<Value>(rest).map_err(|e| format!("invalid FieldsV1 key {key:?}: {e}"))
-        };
+        let parse_json =
+            || serde_json::from_str::<Value>(rest).map_err(|e| format!("invalid FieldsV1 key {key:?}: {e}"));
         match kind {
             "f" => Ok(PathElement::Field(rest.to_string())),
             "k" => match parse_json()? {

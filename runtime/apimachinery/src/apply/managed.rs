@@ -144,7 +144,8 @@ pub fn encode_managed_fields(obj: &mut Value, entries: Vec<ManagedFieldsEntry>) 
     }
     let metadata = object.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(metadata) = metadata {
-        metadata.insert("managedFields".into(), Value::Array(entries.iter().map(ManagedFieldsEntry::to_json).collect()));
+        metadata
+            .insert("managedFields".into(), Value::Array(entries.iter().map(ManagedFieldsEntry::to_json).collect()));
     }
 }
 

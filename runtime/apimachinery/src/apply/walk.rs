@@ -195,7 +195,9 @@ impl<'a> Walker<'a> {
         };
         match (self.shape(names, live, Some(config)), config) {
             (_, Value::Null) => None,
-            (Shape::Map, Value::Object(cm)) => Some(Value::Object(self.merge_maps(live.and_then(Value::as_object), cm, names))),
+            (Shape::Map, Value::Object(cm)) => {
+                Some(Value::Object(self.merge_maps(live.and_then(Value::as_object), cm, names)))
+            }
             (Shape::List(list_type), Value::Array(cl)) => {
                 Some(Value::Array(self.merge_lists(&list_type, live.and_then(Value::as_array), cl, names)))
             }
@@ -203,7 +205,12 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn merge_maps(&self, live: Option<&Map<String, Value>>, config: &Map<String, Value>, names: &mut Vec<String>) -> Map<String, Value> {
+    fn merge_maps(
+        &self,
+        live: Option<&Map<String, Value>>,
+        config: &Map<String, Value>,
+        names: &mut Vec<String>,
+    ) -> Map<String, Value> {
         let mut out = Map::new();
         for (key, lv) in live.into_iter().flatten() {
             names.push(key.clone());
@@ -228,7 +235,13 @@ impl<'a> Walker<'a> {
     /// Items only in the live list keep their place; items of the configuration
     /// follow the configuration's order (structured-merge-diff's list merge).
     /// Duplicate live items the configuration does not name are kept as they are.
-    fn merge_lists(&self, list_type: &ListType, live: Option<&Vec<Value>>, config: &[Value], names: &mut Vec<String>) -> Vec<Value> {
+    fn merge_lists(
+        &self,
+        list_type: &ListType,
+        live: Option<&Vec<Value>>,
+        config: &[Value],
+        names: &mut Vec<String>,
+    ) -> Vec<Value> {
         let lhs: Vec<(PathElement, &Value)> =
             live.into_iter().flatten().enumerate().map(|(i, v)| (item_element(list_type, v, i), v)).collect();
         let keyed_config = keyed_items(list_type, Some(config));
@@ -249,7 +262,7 @@ impl<'a> Walker<'a> {
             if li < lhs.len() && ri < rhs.len() {
                 let lpe = &lhs[li].0;
                 if *lpe == rhs[ri].0 {
-                    out.extend(self.merge_at(Some(lhs[li].1), Some(rhs[ri].1), names));
+                    out.extend(self.merge_at(first_lhs.get(lpe).copied(), Some(rhs[ri].1), names));
                     emitted.insert(lpe);
                     if next_shared == Some(lpe) {
                         next_shared = shared.pop_front();

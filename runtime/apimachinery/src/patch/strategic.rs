@@ -172,7 +172,7 @@ impl Merger<'_> {
     }
 
     /// Union of two lists of scalars, keeping the patch's order for its items.
-    fn merge_set_list(&self, original: Vec<Value>, patch: &[Value], path: &mut Vec<String>) -> Result<Vec<Value>, String> {
+    fn merge_set_list(&self, original: Vec<Value>, patch: &[Value], path: &[String]) -> Result<Vec<Value>, String> {
         let mut replace = false;
         let mut items = Vec::new();
         for item in patch {
@@ -338,10 +338,8 @@ fn validate_order(
     key: Option<&str>,
     id: &dyn Fn(&Value) -> Option<Value>,
 ) -> Result<(), String> {
-    let relevant: Vec<&Value> = patch
-        .iter()
-        .filter(|item| key.is_none() || item.get(DIRECTIVE).is_none_or(|d| d != "delete"))
-        .collect();
+    let relevant: Vec<&Value> =
+        patch.iter().filter(|item| key.is_none() || item.get(DIRECTIVE).is_none_or(|d| d != "delete")).collect();
     let (mut p, mut o) = (0, 0);
     while p < relevant.len() && o < order.len() {
         if relevant[p].get(DIRECTIVE).is_some() {

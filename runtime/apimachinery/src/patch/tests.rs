@@ -62,7 +62,12 @@ fn strategic_merge_patch_kubernetes_cases() {
             json!({"mergingList": [{"$patch": "replace"}]}),
             json!({"mergingList": []}),
         ),
-        ("merge empty merging lists", json!({"mergingList": []}), json!({"mergingList": []}), json!({"mergingList": []})),
+        (
+            "merge empty merging lists",
+            json!({"mergingList": []}),
+            json!({"mergingList": []}),
+            json!({"mergingList": []}),
+        ),
         ("delete all keys from map", json!({"name": 1, "value": 1}), json!({"$patch": "replace"}), json!({})),
         (
             "add key and delete all keys from map",
@@ -372,10 +377,12 @@ fn deployment() -> Value {
     })
 }
 
+/// A description, a patch, and the values expected at JSON pointers afterwards.
+type PayloadCase = (&'static str, Value, Vec<(&'static str, Value)>);
+
 #[test]
 fn strategic_merge_patch_kubectl_payloads() {
-    // (description, patch, JSON pointer -> expected value)
-    let cases: Vec<(&str, Value, Vec<(&str, Value)>)> = vec![
+    let cases: Vec<PayloadCase> = vec![
         (
             "kubectl set image: merge a container by name",
             json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}}),
@@ -506,8 +513,11 @@ fn strategic_merge_patch_object_meta_lists_without_schema() {
 #[test]
 fn strategic_merge_patch_matches_numbers_like_go() {
     // Go decodes every number as float64, so merge keys 1 and 1.0 are the same item.
-    let result = smp(&json!({"mergingList": [{"name": 1, "value": "a"}]}), &json!({"mergingList": [{"name": 1.0, "other": "b"}]}))
-        .expect("applies");
+    let result = smp(
+        &json!({"mergingList": [{"name": 1, "value": "a"}]}),
+        &json!({"mergingList": [{"name": 1.0, "other": "b"}]}),
+    )
+    .expect("applies");
     assert_eq!(result, json!({"mergingList": [{"name": 1.0, "value": "a", "other": "b"}]}));
 }
 

@@ -51,11 +51,7 @@ pub(crate) struct Rule {
 }
 
 /// Compiles the rules of the node at `path`; `node` is already compiled (for `fieldPath`).
-pub(crate) fn compile_rules(
-    raw: Option<&Value>,
-    node: &Node,
-    path: &str,
-) -> Result<Vec<Rule>, String> {
+pub(crate) fn compile_rules(raw: Option<&Value>, node: &Node, path: &str) -> Result<Vec<Rule>, String> {
     let Some(raw) = raw else {
         return Ok(Vec::new());
     };
@@ -65,13 +61,7 @@ pub(crate) fn compile_rules(
     entries
         .iter()
         .enumerate()
-        .map(|(i, entry)| {
-            compile_rule(
-                entry,
-                node,
-                &format!("{path}.x-kubernetes-validations[{i}]"),
-            )
-        })
+        .map(|(i, entry)| compile_rule(entry, node, &format!("{path}.x-kubernetes-validations[{i}]")))
         .collect()
 }
 
@@ -83,36 +73,31 @@ fn compile_rule(entry: &Value, node: &Node, path: &str) -> Result<Rule, String> 
             Some(other) => Err(format!("{path}.{key}: must be a string, got {other}")),
         }
     };
-    let source = text("rule")?
-        .filter(|r| !r.trim().is_empty())
-        .ok_or_else(|| format!("{path}.rule: Required value"))?;
+    let source =
+        text("rule")?.filter(|r| !r.trim().is_empty()).ok_or_else(|| format!("{path}.rule: Required value"))?;
     let program = compile_program(&source)
         .map_err(|e| format!("{path}.rule: Invalid value: {source:?}: compilation failed: {e}"))?;
     let message_expression = match text("messageExpression")? {
-        Some(expr) => Some(Arc::new(compile_program(&expr).map_err(|e| {
-            format!("{path}.messageExpression: Invalid value: {expr:?}: compilation failed: {e}")
-        })?)),
+        Some(expr) => Some(Arc::new(
+            compile_program(&expr)
+                .map_err(|e| format!("{path}.messageExpression: Invalid value: {expr:?}: compilation failed: {e}"))?,
+        )),
         None => None,
     };
     let field_path = match text("fieldPath")? {
-        Some(fp) => Some(normalize_field_path(&fp, node).map_err(|e| {
-            format!("{path}.fieldPath: Invalid value: {fp:?}: fieldPath must be a valid path: {e}")
-        })?),
+        Some(fp) => Some(
+            normalize_field_path(&fp, node)
+                .map_err(|e| format!("{path}.fieldPath: Invalid value: {fp:?}: fieldPath must be a valid path: {e}"))?,
+        ),
         None => None,
     };
-    let reason =
-        parse_reason(text("reason")?.as_deref()).map_err(|e| format!("{path}.reason: {e}"))?;
-    let optional_old_self = entry
-        .get("optionalOldSelf")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let reason = parse_reason(text("reason")?.as_deref()).map_err(|e| format!("{path}.reason: {e}"))?;
+    let optional_old_self = entry.get("optionalOldSelf").and_then(Value::as_bool).unwrap_or(false);
     Ok(Rule {
         uses_old_self: program.references().has_variable("oldSelf"),
         source,
         program: Arc::new(program),
-        message: text("message")?
-            .map(|m| m.trim().to_string())
-            .filter(|m| !m.is_empty()),
+        message: text("message")?.map(|m| m.trim().to_string()).filter(|m| !m.is_empty()),
         message_expression,
         field_path,
         reason,
@@ -148,9 +133,7 @@ fn normalize_field_path(field_path: &str, node: &Node) -> Result<String, String>
     let mut current = node;
     for name in field_path_tokens(field_path)? {
         if current.property(&name).is_some() || !current.properties.is_empty() {
-            current = current
-                .property(&name)
-                .ok_or("does not refer to a valid field")?;
+            current = current.property(&name).ok_or("does not refer to a valid field")?;
             rendered = child(&rendered, &name);
         } else if let Some(extra) = current.additional_schema() {
             current = extra;
@@ -175,9 +158,7 @@ fn field_path_tokens(field_path: &str) -> Result<Vec<String>, String> {
             tokens.push(name.to_string());
             rest = tail;
         } else if let Some(after) = rest.strip_prefix("['") {
-            let end = after
-                .find("']")
-                .ok_or("expected ] after a single quoted string")?;
+            let end = after.find("']").ok_or("expected ] after a single quoted string")?;
             tokens.push(after[..end].replace("\\'", "'"));
             rest = &after[end + 2..];
         } else {
@@ -188,20 +169,9 @@ fn field_path_tokens(field_path: &str) -> Result<Vec<String>, String> {
 }
 
 /// Evaluates every rule of the resource. `old` is the stored object on update.
-pub(crate) fn validate_root(
-    root: &Node,
-    obj: &Value,
-    old: Option<&Value>,
-    errors: &mut Vec<FieldError>,
-) {
-    let mut walker = Walker {
-        env: environment(),
-        errors,
-    };
-    let nodes = Nodes {
-        rules: root,
-        types: root,
-    };
+pub(crate) fn validate_root(root: &Node, obj: &Value, old: Option<&Value>, errors: &mut Vec<FieldError>) {
+    let mut walker = Walker { env: environment(), errors };
+    let nodes = Nodes { rules: root, types: root };
     walker.walk(nodes, obj, old, "", true);
 }
 
@@ -236,10 +206,7 @@ impl Walker<'_> {
             }
         }
         for branch in &nodes.rules.all_of {
-            let branch_nodes = Nodes {
-                rules: branch,
-                types: nodes.types,
-            };
+            let branch_nodes = Nodes { rules: branch, types: nodes.types };
             self.walk(branch_nodes, value, old, path, root);
         }
         match value {
@@ -249,38 +216,20 @@ impl Walker<'_> {
         }
     }
 
-    fn walk_object(
-        &mut self,
-        nodes: Nodes,
-        map: &Map<String, Value>,
-        old: Option<&Value>,
-        path: &str,
-    ) {
+    fn walk_object(&mut self, nodes: Nodes, map: &Map<String, Value>, old: Option<&Value>, path: &str) {
         for (name, rules) in &nodes.rules.properties {
             let Some(v) = map.get(name) else {
                 continue;
             };
             let types = nodes.types.property(name).unwrap_or(rules);
             let old_v = old.and_then(|o| o.get(name));
-            self.walk(
-                Nodes { rules, types },
-                v,
-                old_v,
-                &child(path, name),
-                types.embedded,
-            );
+            self.walk(Nodes { rules, types }, v, old_v, &child(path, name), types.embedded);
         }
         if let Some(rules) = nodes.rules.additional_schema() {
             let types = nodes.types.additional_schema().unwrap_or(rules);
             for (name, v) in map {
                 let old_v = old.and_then(|o| o.get(name));
-                self.walk(
-                    Nodes { rules, types },
-                    v,
-                    old_v,
-                    &key(path, name),
-                    types.embedded,
-                );
+                self.walk(Nodes { rules, types }, v, old_v, &key(path, name), types.embedded);
             }
         }
     }
@@ -293,29 +242,17 @@ impl Walker<'_> {
         let old_items = old.and_then(Value::as_array);
         for (i, item) in items.iter().enumerate() {
             let old_item = correlate(nodes.types, item, old_items);
-            self.walk(
-                Nodes { rules, types },
-                item,
-                old_item,
-                &index(path, i),
-                types.embedded,
-            );
+            self.walk(Nodes { rules, types }, item, old_item, &index(path, i), types.embedded);
         }
     }
 }
 
 /// The old element with the same map keys, for list-type map lists only.
-fn correlate<'a>(
-    list: &Node,
-    item: &Value,
-    old_items: Option<&'a Vec<Value>>,
-) -> Option<&'a Value> {
+fn correlate<'a>(list: &Node, item: &Value, old_items: Option<&'a Vec<Value>>) -> Option<&'a Value> {
     if list.list_type != Some(ListKind::Map) {
         return None;
     }
-    old_items?
-        .iter()
-        .find(|old| list.list_map_keys.iter().all(|k| old.get(k) == item.get(k)))
+    old_items?.iter().find(|old| list.list_map_keys.iter().all(|k| old.get(k) == item.get(k)))
 }
 
 /// The value rules at one position see, converted to CEL once for all of them.
@@ -329,12 +266,7 @@ struct Subject<'v> {
 
 impl<'v> Subject<'v> {
     fn new(types: &'v Node, value: &'v Value, old: Option<&Value>, root: bool) -> Self {
-        Subject {
-            types,
-            value,
-            this: to_cel(value, Some(types), root),
-            old: old.map(|o| to_cel(o, Some(types), root)),
-        }
+        Subject { types, value, this: to_cel(value, Some(types), root), old: old.map(|o| to_cel(o, Some(types), root)) }
     }
 }
 
@@ -356,11 +288,7 @@ fn evaluate(env: &Context, rule: &Rule, subject: &Subject, path: &str) -> Option
         Ok(other) => format!("expected a boolean result, got {:?}", other.type_of()),
         Err(e) => e,
     };
-    Some(invalid(
-        path,
-        Some(&type_name),
-        &format!("{detail} evaluating rule: {}", error_string(rule)),
-    ))
+    Some(invalid(path, Some(&type_name), &format!("{detail} evaluating rule: {}", error_string(rule))))
 }
 
 /// Executes a program; an interpreter panic becomes an error, never a crash.
@@ -426,10 +354,7 @@ fn to_cel(value: &Value, node: Option<&Node>, resource_root: bool) -> Cel {
         Value::Array(items) => {
             let item_node = node.and_then(|n| n.items.as_deref());
             Cel::List(Arc::new(
-                items
-                    .iter()
-                    .map(|v| to_cel(v, item_node, item_node.is_some_and(|n| n.embedded)))
-                    .collect(),
+                items.iter().map(|v| to_cel(v, item_node, item_node.is_some_and(|n| n.embedded))).collect(),
             ))
         }
         Value::Object(map) => object_to_cel(map, node, resource_root),
@@ -441,9 +366,7 @@ fn number_to_cel(n: &serde_json::Number, type_: Option<JsonType>) -> Cel {
         (Some(JsonType::Number), _, _, Some(f)) => Cel::Float(f),
         (_, Some(i), _, _) => Cel::Int(i),
         (_, None, Some(u), _) => Cel::UInt(u),
-        (Some(JsonType::Integer), None, None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => {
-            Cel::Int(f as i64)
-        }
+        (Some(JsonType::Integer), None, None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => Cel::Int(f as i64),
         (_, _, _, Some(f)) => Cel::Float(f),
         _ => Cel::Null,
     }
@@ -451,9 +374,7 @@ fn number_to_cel(n: &serde_json::Number, type_: Option<JsonType>) -> Cel {
 
 fn string_to_cel(s: &str, format: Option<&str>) -> Cel {
     let converted = match format {
-        Some("date-time" | "datetime") => {
-            cel_interpreter::functions::timestamp(Arc::new(s.to_string())).ok()
-        }
+        Some("date-time" | "datetime") => cel_interpreter::functions::timestamp(Arc::new(s.to_string())).ok(),
         Some("duration") => cel_interpreter::functions::duration(Arc::new(s.to_string())).ok(),
         _ => None,
     };
@@ -468,8 +389,7 @@ fn object_to_cel(map: &Map<String, Value>, node: Option<&Node>, resource_root: b
     match node {
         Some(n) if !n.properties.is_empty() => {
             for (name, prop) in &n.properties {
-                let is_meta =
-                    resource_root && matches!(name.as_str(), "apiVersion" | "kind" | "metadata");
+                let is_meta = resource_root && matches!(name.as_str(), "apiVersion" | "kind" | "metadata");
                 if let (false, Some(v), Some(escaped)) = (is_meta, map.get(name), escape(name)) {
                     fields.insert(escaped, to_cel(v, Some(prop), prop.embedded));
                 }
@@ -478,16 +398,12 @@ fn object_to_cel(map: &Map<String, Value>, node: Option<&Node>, resource_root: b
         Some(n) if n.additional_schema().is_some() => {
             let extra = n.additional_schema();
             for (name, v) in map {
-                fields.insert(
-                    name.clone(),
-                    to_cel(v, extra, extra.is_some_and(|e| e.embedded)),
-                );
+                fields.insert(name.clone(), to_cel(v, extra, extra.is_some_and(|e| e.embedded)));
             }
         }
         _ => {
             for (name, v) in map {
-                let is_meta =
-                    resource_root && matches!(name.as_str(), "apiVersion" | "kind" | "metadata");
+                let is_meta = resource_root && matches!(name.as_str(), "apiVersion" | "kind" | "metadata");
                 if !is_meta {
                     fields.insert(name.clone(), to_cel(v, None, false));
                 }
@@ -549,10 +465,7 @@ fn escape(name: &str) -> Option<String> {
     if CEL_RESERVED.contains(&name) {
         return Some(format!("__{name}__"));
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'))
-    {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/')) {
         return None;
     }
     let mut escaped = String::with_capacity(name.len());
@@ -623,18 +536,11 @@ fn trim(This(this): This<Arc<String>>) -> CelResult {
 }
 
 fn split(This(this): This<Arc<String>>, separator: Arc<String>) -> CelResult {
-    let parts: Vec<Cel> = this
-        .split(separator.as_str())
-        .map(|p| string_value(p.to_string()))
-        .collect();
+    let parts: Vec<Cel> = this.split(separator.as_str()).map(|p| string_value(p.to_string())).collect();
     Ok(Cel::List(Arc::new(parts)))
 }
 
-fn join(
-    ftx: &FunctionContext,
-    This(this): This<Arc<Vec<Cel>>>,
-    Arguments(args): Arguments,
-) -> CelResult {
+fn join(ftx: &FunctionContext, This(this): This<Arc<Vec<Cel>>>, Arguments(args): Arguments) -> CelResult {
     let separator = match args.first() {
         None => String::new(),
         Some(Cel::String(s)) => s.to_string(),
@@ -655,9 +561,7 @@ fn replace(This(this): This<Arc<String>>, from: Arc<String>, to: Arc<String>) ->
 }
 
 fn char_index(text: &str, byte_index: Option<usize>) -> Cel {
-    let index = byte_index.map_or(-1, |b| {
-        i64::try_from(text[..b].chars().count()).unwrap_or(i64::MAX)
-    });
+    let index = byte_index.map_or(-1, |b| i64::try_from(text[..b].chars().count()).unwrap_or(i64::MAX));
     Cel::Int(index)
 }
 
@@ -675,11 +579,7 @@ fn has_value(This(this): This<Cel>) -> CelResult {
 }
 
 fn or_value(This(this): This<Cel>, fallback: Cel) -> CelResult {
-    Ok(if matches!(this, Cel::Null) {
-        fallback
-    } else {
-        this
-    })
+    Ok(if matches!(this, Cel::Null) { fallback } else { this })
 }
 
 fn optional_value(ftx: &FunctionContext, This(this): This<Cel>) -> CelResult {
@@ -697,10 +597,7 @@ mod tests {
     fn property_names_are_escaped_like_kubernetes() {
         assert_eq!(escape("replicas"), Some("replicas".to_string()));
         assert_eq!(escape("a__b"), Some("a__underscores__b".to_string()));
-        assert_eq!(
-            escape("x-y.z/w"),
-            Some("x__dash__y__dot__z__slash__w".to_string())
-        );
+        assert_eq!(escape("x-y.z/w"), Some("x__dash__y__dot__z__slash__w".to_string()));
         assert_eq!(escape("namespace"), Some("__namespace__".to_string()));
         assert_eq!(escape("1st"), None);
         assert_eq!(escape("a b"), None);
@@ -720,10 +617,7 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         assert_eq!(normalize_field_path(".a.b", &node), Ok("a.b".to_string()));
-        assert_eq!(
-            normalize_field_path(".m['x.y'].c", &node),
-            Ok("m[x.y].c".to_string())
-        );
+        assert_eq!(normalize_field_path(".m['x.y'].c", &node), Ok("m[x.y].c".to_string()));
         assert_eq!(normalize_field_path("['a']", &node), Ok("a".to_string()));
         assert!(normalize_field_path(".a.nope", &node).is_err());
         assert!(normalize_field_path(".a.b.c", &node).is_err());

@@ -20,9 +20,7 @@ fn drop_non_nullable_nulls(node: &Node, value: &mut Value) {
     match value {
         Value::Object(map) => {
             map.retain(|name, v| {
-                !node
-                    .property(name)
-                    .is_some_and(|p| is_non_nullable_null(v, p) && p.default.is_none())
+                !node.property(name).is_some_and(|p| is_non_nullable_null(v, p) && p.default.is_none())
             });
             for (name, v) in map.iter_mut() {
                 if let Some(sub) = node.field(name) {

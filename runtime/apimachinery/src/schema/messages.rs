@@ -7,11 +7,7 @@ use crate::status::{CauseType, FieldError};
 
 /// `parent.name`, or `name` at the root.
 pub(crate) fn child(path: &str, name: &str) -> String {
-    if path.is_empty() {
-        name.to_string()
-    } else {
-        format!("{path}.{name}")
-    }
+    if path.is_empty() { name.to_string() } else { format!("{path}.{name}") }
 }
 
 /// `parent[i]`.
@@ -36,11 +32,7 @@ pub(crate) fn quote(text: &str) -> String {
 
 /// A number as Go's `%v` prints a float64 bound: integral values without a fraction.
 pub(crate) fn number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{}", value as i64)
-    } else {
-        format!("{value}")
-    }
+    if value.fract() == 0.0 && value.abs() < 1e15 { format!("{}", value as i64) } else { format!("{value}") }
 }
 
 /// The JSON type of a value as kube-openapi names it.
@@ -61,12 +53,7 @@ pub(crate) fn type_invalid(path: &str, actual: &str, expected: &str) -> FieldErr
     FieldError::new(
         CauseType::FieldValueTypeInvalid,
         path,
-        format!(
-            "Invalid value: {}: {} in body must be of type {expected}: {}",
-            quote(actual),
-            path,
-            quote(actual)
-        ),
+        format!("Invalid value: {}: {} in body must be of type {expected}: {}", quote(actual), path, quote(actual)),
     )
 }
 
@@ -75,12 +62,7 @@ pub(crate) fn format_invalid(path: &str, value: &str, format: &str) -> FieldErro
     FieldError::new(
         CauseType::FieldValueTypeInvalid,
         path,
-        format!(
-            "Invalid value: {}: {} in body must be of type {format}: {}",
-            quote(value),
-            path,
-            quote(value)
-        ),
+        format!("Invalid value: {}: {} in body must be of type {format}: {}", quote(value), path, quote(value)),
     )
 }
 
@@ -89,11 +71,7 @@ pub(crate) fn invalid_in_body(path: &str, value: &Value, detail: &str) -> FieldE
     FieldError::new(
         CauseType::FieldValueInvalid,
         path,
-        format!(
-            "Invalid value: {}: {} in body {detail}",
-            render(value),
-            path
-        ),
+        format!("Invalid value: {}: {} in body {detail}", render(value), path),
     )
 }
 
@@ -107,20 +85,12 @@ pub(crate) fn invalid(path: &str, value: Option<&Value>, detail: &str) -> FieldE
 }
 
 pub(crate) fn required(path: &str, detail: &str) -> FieldError {
-    let message = if detail.is_empty() {
-        "Required value".to_string()
-    } else {
-        format!("Required value: {detail}")
-    };
+    let message = if detail.is_empty() { "Required value".to_string() } else { format!("Required value: {detail}") };
     FieldError::new(CauseType::FieldValueRequired, path, message)
 }
 
 pub(crate) fn forbidden(path: &str, detail: &str) -> FieldError {
-    FieldError::new(
-        CauseType::FieldValueForbidden,
-        path,
-        format!("Forbidden: {detail}"),
-    )
+    FieldError::new(CauseType::FieldValueForbidden, path, format!("Forbidden: {detail}"))
 }
 
 /// `Duplicate value: <value>`, or just `Duplicate value` for compound values.
@@ -145,32 +115,20 @@ pub(crate) fn not_supported(path: &str, value: &Value, allowed: &[Value]) -> Fie
     FieldError::new(
         CauseType::FieldValueNotSupported,
         path,
-        format!(
-            "Unsupported value: {}: supported values: {}",
-            render(value),
-            allowed.join(", ")
-        ),
+        format!("Unsupported value: {}: supported values: {}", render(value), allowed.join(", ")),
     )
 }
 
 /// `Too long: may not be more than N bytes` (the value is not repeated).
 pub(crate) fn too_long(path: &str, max: u64) -> FieldError {
     let unit = if max == 1 { "byte" } else { "bytes" };
-    FieldError::new(
-        CauseType::FieldValueTooLong,
-        path,
-        format!("Too long: may not be more than {max} {unit}"),
-    )
+    FieldError::new(CauseType::FieldValueTooLong, path, format!("Too long: may not be more than {max} {unit}"))
 }
 
 /// `Too many: 3: must have at most 2 items` (also used for properties, as Kubernetes does).
 pub(crate) fn too_many(path: &str, actual: usize, max: u64) -> FieldError {
     let unit = if max == 1 { "item" } else { "items" };
-    FieldError::new(
-        CauseType::FieldValueTooMany,
-        path,
-        format!("Too many: {actual}: must have at most {max} {unit}"),
-    )
+    FieldError::new(CauseType::FieldValueTooMany, path, format!("Too many: {actual}: must have at most {max} {unit}"))
 }
 
 #[cfg(test)]
@@ -196,22 +154,13 @@ mod tests {
     #[test]
     fn not_supported_quotes_everything() {
         let err = not_supported("spec.x", &json!(3), &[json!("A"), json!(1), json!(true)]);
-        assert_eq!(
-            err.message,
-            "Unsupported value: 3: supported values: \"A\", \"1\", \"true\""
-        );
+        assert_eq!(err.message, "Unsupported value: 3: supported values: \"A\", \"1\", \"true\"");
     }
 
     #[test]
     fn singular_units() {
-        assert_eq!(
-            too_long("x", 1).message,
-            "Too long: may not be more than 1 byte"
-        );
-        assert_eq!(
-            too_many("x", 2, 1).message,
-            "Too many: 2: must have at most 1 item"
-        );
+        assert_eq!(too_long("x", 1).message, "Too long: may not be more than 1 byte");
+        assert_eq!(too_many("x", 2, 1).message, "Too many: 2: must have at most 1 item");
         assert_eq!(required("x", "").message, "Required value");
         assert_eq!(duplicate("x", None).message, "Duplicate value");
     }

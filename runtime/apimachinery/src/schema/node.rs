@@ -118,10 +118,7 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn property(&self, name: &str) -> Option<&Node> {
-        self.properties
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, node)| node)
+        self.properties.iter().find(|(n, _)| n == name).map(|(_, node)| node)
     }
 
     /// The schema of a field that is not a declared property, if any.
@@ -148,15 +145,10 @@ impl Node {
 /// `openAPIV3Schema.properties[spec].properties[replicas]`).
 pub(crate) fn compile(raw: &Value, path: &str) -> Result<Node, String> {
     let Some(map) = raw.as_object() else {
-        return Err(format!(
-            "{path}: must be a schema object, got {}",
-            short(raw)
-        ));
+        return Err(format!("{path}: must be a schema object, got {}", short(raw)));
     };
     if map.contains_key("$ref") {
-        return Err(format!(
-            "{path}.$ref: Forbidden: $ref is not supported in structural schemas"
-        ));
+        return Err(format!("{path}.$ref: Forbidden: $ref is not supported in structural schemas"));
     }
     let mut node = Node {
         type_: type_of(map, path)?,
@@ -205,11 +197,7 @@ pub(crate) fn compile(raw: &Value, path: &str) -> Result<Node, String> {
 
 fn short(value: &Value) -> String {
     let text = value.to_string();
-    if text.chars().count() > 60 {
-        format!("{}...", text.chars().take(57).collect::<String>())
-    } else {
-        text
-    }
+    if text.chars().count() > 60 { format!("{}...", text.chars().take(57).collect::<String>()) } else { text }
 }
 
 fn type_of(map: &Map<String, Value>, path: &str) -> Result<Option<JsonType>, String> {
@@ -227,10 +215,7 @@ fn string(map: &Map<String, Value>, key: &str, path: &str) -> Result<Option<Stri
     match map.get(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(format!(
-            "{path}.{key}: must be a string, got {}",
-            short(other)
-        )),
+        Some(other) => Err(format!("{path}.{key}: must be a string, got {}", short(other))),
     }
 }
 
@@ -238,25 +223,15 @@ fn flag(map: &Map<String, Value>, key: &str, path: &str) -> Result<bool, String>
     match map.get(key) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(format!(
-            "{path}.{key}: must be a boolean, got {}",
-            short(other)
-        )),
+        Some(other) => Err(format!("{path}.{key}: must be a boolean, got {}", short(other))),
     }
 }
 
-fn array<'a>(
-    map: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<&'a Vec<Value>>, String> {
+fn array<'a>(map: &'a Map<String, Value>, key: &str, path: &str) -> Result<Option<&'a Vec<Value>>, String> {
     match map.get(key) {
         None => Ok(None),
         Some(Value::Array(items)) => Ok(Some(items)),
-        Some(other) => Err(format!(
-            "{path}.{key}: must be an array, got {}",
-            short(other)
-        )),
+        Some(other) => Err(format!("{path}.{key}: must be an array, got {}", short(other))),
     }
 }
 
@@ -278,46 +253,29 @@ fn strings(map: &Map<String, Value>, key: &str, path: &str) -> Result<Vec<String
 fn number(map: &Map<String, Value>, key: &str, path: &str) -> Result<Option<f64>, String> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| format!("{path}.{key}: must be a number")),
-        Some(other) => Err(format!(
-            "{path}.{key}: must be a number, got {}",
-            short(other)
-        )),
+        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or_else(|| format!("{path}.{key}: must be a number")),
+        Some(other) => Err(format!("{path}.{key}: must be a number, got {}", short(other))),
     }
 }
 
 fn count(map: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u64>, String> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| format!("{path}.{key}: must be a non-negative integer, got {n}")),
-        Some(other) => Err(format!(
-            "{path}.{key}: must be a non-negative integer, got {}",
-            short(other)
-        )),
+        Some(Value::Number(n)) => {
+            n.as_u64().map(Some).ok_or_else(|| format!("{path}.{key}: must be a non-negative integer, got {n}"))
+        }
+        Some(other) => Err(format!("{path}.{key}: must be a non-negative integer, got {}", short(other))),
     }
 }
 
-fn bound(
-    map: &Map<String, Value>,
-    key: &str,
-    exclusive_key: &str,
-    path: &str,
-) -> Result<Option<Bound>, String> {
+fn bound(map: &Map<String, Value>, key: &str, exclusive_key: &str, path: &str) -> Result<Option<Bound>, String> {
     let exclusive = flag(map, exclusive_key, path)?;
     Ok(number(map, key, path)?.map(|value| Bound { value, exclusive }))
 }
 
 fn multiple_of(map: &Map<String, Value>, path: &str) -> Result<Option<f64>, String> {
     match number(map, "multipleOf", path)? {
-        Some(factor) if factor <= 0.0 => {
-            Err(format!("{path}.multipleOf: must be greater than zero"))
-        }
+        Some(factor) if factor <= 0.0 => Err(format!("{path}.multipleOf: must be greater than zero")),
         other => Ok(other),
     }
 }
@@ -326,8 +284,7 @@ fn pattern(map: &Map<String, Value>, path: &str) -> Result<Option<Pattern>, Stri
     let Some(source) = string(map, "pattern", path)? else {
         return Ok(None);
     };
-    let regex = Regex::new(&source)
-        .map_err(|e| format!("{path}.pattern: Invalid value: {source:?}: {e}"))?;
+    let regex = Regex::new(&source).map_err(|e| format!("{path}.pattern: Invalid value: {source:?}: {e}"))?;
     Ok(Some(Pattern { source, regex }))
 }
 
@@ -362,26 +319,18 @@ fn properties(map: &Map<String, Value>, path: &str) -> Result<Vec<(String, Node)
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Object(props)) => props
             .iter()
-            .map(|(name, raw)| {
-                Ok((
-                    name.clone(),
-                    compile(raw, &format!("{path}.properties[{name}]"))?,
-                ))
-            })
+            .map(|(name, raw)| Ok((name.clone(), compile(raw, &format!("{path}.properties[{name}]"))?)))
             .collect(),
-        Some(other) => Err(format!(
-            "{path}.properties: must be an object, got {}",
-            short(other)
-        )),
+        Some(other) => Err(format!("{path}.properties: must be an object, got {}", short(other))),
     }
 }
 
 fn items(map: &Map<String, Value>, path: &str) -> Result<Option<Box<Node>>, String> {
     match map.get("items") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(_)) => Err(format!(
-            "{path}.items: Forbidden: items must be a schema object and not an array"
-        )),
+        Some(Value::Array(_)) => {
+            Err(format!("{path}.items: Forbidden: items must be a schema object and not an array"))
+        }
         Some(raw) => Ok(Some(Box::new(compile(raw, &format!("{path}.items"))?))),
     }
 }
@@ -390,13 +339,10 @@ fn additional(map: &Map<String, Value>, path: &str) -> Result<Additional, String
     match map.get("additionalProperties") {
         None | Some(Value::Null) => Ok(Additional::Unset),
         Some(Value::Bool(true)) => Ok(Additional::Any),
-        Some(Value::Bool(false)) => Err(format!(
-            "{path}.additionalProperties: Forbidden: additionalProperties cannot be set to false"
-        )),
-        Some(raw) => Ok(Additional::Schema(Box::new(compile(
-            raw,
-            &format!("{path}.additionalProperties"),
-        )?))),
+        Some(Value::Bool(false)) => {
+            Err(format!("{path}.additionalProperties: Forbidden: additionalProperties cannot be set to false"))
+        }
+        Some(raw) => Ok(Additional::Schema(Box::new(compile(raw, &format!("{path}.additionalProperties"))?))),
     }
 }
 
@@ -404,11 +350,7 @@ fn sub_schemas(map: &Map<String, Value>, key: &str, path: &str) -> Result<Vec<No
     let Some(items) = array(map, key, path)? else {
         return Ok(Vec::new());
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| compile(raw, &format!("{path}.{key}[{i}]")))
-        .collect()
+    items.iter().enumerate().map(|(i, raw)| compile(raw, &format!("{path}.{key}[{i}]"))).collect()
 }
 
 /// The structural-schema rules Kubernetes enforces on keyword combinations that

@@ -23,13 +23,7 @@ fn is_resource_meta(name: &str, value: &Value) -> bool {
     }
 }
 
-fn prune(
-    node: Option<&Node>,
-    value: &mut Value,
-    path: &str,
-    resource: bool,
-    pruned: &mut Vec<String>,
-) {
+fn prune(node: Option<&Node>, value: &mut Value, path: &str, resource: bool, pruned: &mut Vec<String>) {
     if let Some(n) = node
         && n.preserve_unknown
     {
@@ -51,9 +45,7 @@ fn prune(
                 }
                 match (n.property(name), &n.additional) {
                     (Some(prop), _) => prune(Some(prop), v, &field_path, prop.embedded, pruned),
-                    (None, Additional::Schema(extra)) => {
-                        prune(Some(extra), v, &field_path, extra.embedded, pruned)
-                    }
+                    (None, Additional::Schema(extra)) => prune(Some(extra), v, &field_path, extra.embedded, pruned),
                     (None, Additional::Any) => {}
                     (None, Additional::Unset) => {
                         pruned.push(field_path);
@@ -78,13 +70,7 @@ fn prune(
 
 /// Under `x-kubernetes-preserve-unknown-fields` unknown fields stay, but declared
 /// properties are still pruned inside.
-fn skip_prune(
-    node: &Node,
-    value: &mut Value,
-    path: &str,
-    resource: bool,
-    pruned: &mut Vec<String>,
-) {
+fn skip_prune(node: &Node, value: &mut Value, path: &str, resource: bool, pruned: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (name, v) in map.iter_mut() {

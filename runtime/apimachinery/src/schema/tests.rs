@@ -53,69 +53,34 @@ fn schema_is_shareable_across_threads() {
 
 #[test]
 fn compile_errors_name_the_malformed_path() {
-    let err = compile_err(
-        json!({"type": "object", "properties": {"spec": {"properties": {"replicas": {"type": "int"}}}}}),
-    );
+    let err =
+        compile_err(json!({"type": "object", "properties": {"spec": {"properties": {"replicas": {"type": "int"}}}}}));
     assert!(
-        err.starts_with(
-            "openAPIV3Schema.properties[spec].properties[replicas].type: Unsupported value: \"int\""
-        ),
+        err.starts_with("openAPIV3Schema.properties[spec].properties[replicas].type: Unsupported value: \"int\""),
         "{err}"
     );
     let err = compile_err(json!({"properties": {"name": {"type": "string", "pattern": "(["}}}));
-    assert!(
-        err.starts_with("openAPIV3Schema.properties[name].pattern: Invalid value: \"([\""),
-        "{err}"
-    );
+    assert!(err.starts_with("openAPIV3Schema.properties[name].pattern: Invalid value: \"([\""), "{err}");
     let err = compile_err(json!({"properties": {"n": {"type": "integer", "minimum": "1"}}}));
-    assert!(
-        err.starts_with("openAPIV3Schema.properties[n].minimum: must be a number"),
-        "{err}"
-    );
+    assert!(err.starts_with("openAPIV3Schema.properties[n].minimum: must be a number"), "{err}");
     let err = compile_err(json!({"properties": {"s": {"type": "string", "maxLength": -1}}}));
-    assert!(
-        err.starts_with("openAPIV3Schema.properties[s].maxLength: must be a non-negative integer"),
-        "{err}"
-    );
+    assert!(err.starts_with("openAPIV3Schema.properties[s].maxLength: must be a non-negative integer"), "{err}");
     let err = compile_err(json!({"type": "array", "items": [{"type": "string"}]}));
     assert!(err.starts_with("openAPIV3Schema.items: Forbidden"), "{err}");
-    let err = compile_err(
-        json!({"properties": {"m": {"type": "object", "additionalProperties": false}}}),
-    );
-    assert!(
-        err.contains("additionalProperties cannot be set to false"),
-        "{err}"
-    );
-    let err =
-        compile_err(json!({"properties": {"a": {}}, "additionalProperties": {"type": "string"}}));
+    let err = compile_err(json!({"properties": {"m": {"type": "object", "additionalProperties": false}}}));
+    assert!(err.contains("additionalProperties cannot be set to false"), "{err}");
+    let err = compile_err(json!({"properties": {"a": {}}, "additionalProperties": {"type": "string"}}));
     assert!(err.contains("mutual exclusive"), "{err}");
-    let err = compile_err(
-        json!({"type": "array", "items": {"type": "object"}, "x-kubernetes-list-type": "map"}),
-    );
-    assert!(
-        err.starts_with("openAPIV3Schema.x-kubernetes-list-map-keys: Required value"),
-        "{err}"
-    );
+    let err = compile_err(json!({"type": "array", "items": {"type": "object"}, "x-kubernetes-list-type": "map"}));
+    assert!(err.starts_with("openAPIV3Schema.x-kubernetes-list-map-keys: Required value"), "{err}");
     let err = compile_err(json!({"type": "array", "x-kubernetes-list-type": "bag"}));
-    assert!(
-        err.contains("x-kubernetes-list-type: Unsupported value: \"bag\""),
-        "{err}"
-    );
+    assert!(err.contains("x-kubernetes-list-type: Unsupported value: \"bag\""), "{err}");
     let err = compile_err(json!({"properties": {"x": {"$ref": "#/definitions/x"}}}));
-    assert!(
-        err.starts_with("openAPIV3Schema.properties[x].$ref: Forbidden"),
-        "{err}"
-    );
+    assert!(err.starts_with("openAPIV3Schema.properties[x].$ref: Forbidden"), "{err}");
     let err = compile_err(json!({"properties": {"x": "string"}}));
-    assert!(
-        err.starts_with("openAPIV3Schema.properties[x]: must be a schema object"),
-        "{err}"
-    );
+    assert!(err.starts_with("openAPIV3Schema.properties[x]: must be a schema object"), "{err}");
     let err = compile_err(json!({"required": "x"}));
-    assert!(
-        err.starts_with("openAPIV3Schema.required: must be an array"),
-        "{err}"
-    );
+    assert!(err.starts_with("openAPIV3Schema.required: must be an array"), "{err}");
 }
 
 #[test]
@@ -127,33 +92,17 @@ fn compile_errors_for_rules() {
         "{err}"
     );
     let err = compile_err(json!({"x-kubernetes-validations": [{"message": "no rule"}]}));
-    assert_eq!(
-        err,
-        "openAPIV3Schema.x-kubernetes-validations[0].rule: Required value"
-    );
-    let err =
-        compile_err(json!({"x-kubernetes-validations": [{"rule": "true", "reason": "Nope"}]}));
+    assert_eq!(err, "openAPIV3Schema.x-kubernetes-validations[0].rule: Required value");
+    let err = compile_err(json!({"x-kubernetes-validations": [{"rule": "true", "reason": "Nope"}]}));
     assert!(
-        err.starts_with(
-            "openAPIV3Schema.x-kubernetes-validations[0].reason: Unsupported value: \"Nope\""
-        ),
+        err.starts_with("openAPIV3Schema.x-kubernetes-validations[0].reason: Unsupported value: \"Nope\""),
         "{err}"
     );
-    let err = compile_err(
-        json!({"type": "object", "properties": {"a": {"type": "string"}},
-        "x-kubernetes-validations": [{"rule": "true", "fieldPath": ".b"}]}),
-    );
-    assert!(
-        err.contains("fieldPath: Invalid value: \".b\": fieldPath must be a valid path"),
-        "{err}"
-    );
-    let err = compile_err(
-        json!({"x-kubernetes-validations": [{"rule": "true", "messageExpression": "'a' +"}]}),
-    );
-    assert!(
-        err.starts_with("openAPIV3Schema.x-kubernetes-validations[0].messageExpression"),
-        "{err}"
-    );
+    let err = compile_err(json!({"type": "object", "properties": {"a": {"type": "string"}},
+        "x-kubernetes-validations": [{"rule": "true", "fieldPath": ".b"}]}));
+    assert!(err.contains("fieldPath: Invalid value: \".b\": fieldPath must be a valid path"), "{err}");
+    let err = compile_err(json!({"x-kubernetes-validations": [{"rule": "true", "messageExpression": "'a' +"}]}));
+    assert!(err.starts_with("openAPIV3Schema.x-kubernetes-validations[0].messageExpression"), "{err}");
 }
 
 // ---------------------------------------------------------------- defaults
@@ -178,10 +127,7 @@ fn defaults_fill_absent_fields_recursively() {
     }));
     let mut o = json!({"apiVersion": "v1", "kind": "T", "metadata": {}});
     schema.apply_defaults(&mut o);
-    assert_eq!(
-        o["spec"],
-        json!({"replicas": 1, "strategy": {"type": "All", "maxSurge": "25%"}, "set": "x"})
-    );
+    assert_eq!(o["spec"], json!({"replicas": 1, "strategy": {"type": "All", "maxSurge": "25%"}, "set": "x"}));
     let mut given = obj(json!({"replicas": 3, "set": "y"}));
     schema.apply_defaults(&mut given);
     assert_eq!(given["spec"]["replicas"], 3);
@@ -214,10 +160,7 @@ fn defaults_in_items_and_additional_properties() {
     assert_eq!(o["spec"]["containers"][0]["pull"], "IfNotPresent");
     assert_eq!(o["spec"]["containers"][1]["pull"], "Always");
     assert_eq!(o["spec"]["tags"], json!(["x", "none"]));
-    assert_eq!(
-        o["spec"]["ports"]["http"],
-        json!({"port": 80, "protocol": "TCP"})
-    );
+    assert_eq!(o["spec"]["ports"]["http"], json!({"port": 80, "protocol": "TCP"}));
     assert_eq!(o["spec"]["ports"]["dns"], json!({"protocol": "TCP"}));
 }
 
@@ -232,14 +175,9 @@ fn defaults_and_nulls() {
             "nullable": {"type": "string", "nullable": true}
         }
     }));
-    let mut o = obj(
-        json!({"withDefault": null, "nullableWithDefault": null, "plain": null, "nullable": null}),
-    );
+    let mut o = obj(json!({"withDefault": null, "nullableWithDefault": null, "plain": null, "nullable": null}));
     schema.apply_defaults(&mut o);
-    assert_eq!(
-        o["spec"],
-        json!({"withDefault": "d", "nullableWithDefault": null, "nullable": null})
-    );
+    assert_eq!(o["spec"], json!({"withDefault": "d", "nullableWithDefault": null, "nullable": null}));
 }
 
 // ---------------------------------------------------------------- prune
@@ -267,16 +205,7 @@ fn prune_reports_paths_and_keeps_resource_meta() {
         }
     });
     let pruned = schema.prune(&mut o);
-    assert_eq!(
-        pruned,
-        vec![
-            "status",
-            "spec.foo",
-            "spec.items[2].bar",
-            "spec.labels.k.w",
-            "spec.empty.anything"
-        ]
-    );
+    assert_eq!(pruned, vec!["status", "spec.foo", "spec.items[2].bar", "spec.labels.k.w", "spec.empty.anything"]);
     assert_eq!(o["metadata"], json!({"name": "t", "labels": {"a": "b"}}));
     assert_eq!(o["apiVersion"], "example.com/v1");
     assert_eq!(o["spec"]["items"][2], json!({"name": "c"}));
@@ -338,10 +267,7 @@ fn prune_embedded_resources() {
         "workload": {"manifests": [manifest.clone()]},
         "template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"x": "1", "y": 2}, "extra": 1}
     }));
-    assert_eq!(
-        schema.prune(&mut o),
-        vec!["spec.template.spec.y", "spec.template.extra"]
-    );
+    assert_eq!(schema.prune(&mut o), vec!["spec.template.spec.y", "spec.template.extra"]);
     assert_eq!(o["spec"]["workload"]["manifests"][0], manifest);
     assert_eq!(o["spec"]["template"]["metadata"], json!({"name": "p"}));
 }
@@ -365,9 +291,8 @@ fn required_and_type_errors_use_kubernetes_wording() {
     );
     assert_eq!(errors[0].cause, CauseType::FieldValueRequired);
     assert_eq!(errors[1].cause, CauseType::FieldValueTypeInvalid);
-    let missing_spec = compile(
-        json!({"type": "object", "required": ["spec"], "properties": {"spec": {"type": "object"}}}),
-    );
+    let missing_spec =
+        compile(json!({"type": "object", "required": ["spec"], "properties": {"spec": {"type": "object"}}}));
     assert_one(
         &missing_spec.validate(&json!({"metadata": {"name": "a"}}), None),
         CauseType::FieldValueRequired,
@@ -390,12 +315,7 @@ fn numbers_integers_and_nulls() {
         }
     }));
     assert!(
-        schema
-            .validate(
-                &obj(json!({"i": 1.0, "n": 1, "ns": null, "b": false, "o": {}, "a": []})),
-                None
-            )
-            .is_empty()
+        schema.validate(&obj(json!({"i": 1.0, "n": 1, "ns": null, "b": false, "o": {}, "a": []})), None).is_empty()
     );
     assert_one(
         &schema.validate(&obj(json!({"i": 1.5})), None),
@@ -412,12 +332,7 @@ fn numbers_integers_and_nulls() {
         CauseType::FieldValueTypeInvalid,
         "spec.o: Invalid value: \"array\": spec.o in body must be of type object: \"array\"",
     );
-    assert_eq!(
-        schema
-            .validate(&obj(json!({"b": "true", "a": {}})), None)
-            .len(),
-        2
-    );
+    assert_eq!(schema.validate(&obj(json!({"b": "true", "a": {}})), None).len(), 2);
 }
 
 #[test]
@@ -427,11 +342,7 @@ fn int_or_string() {
         "properties": {"port": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}}
     }));
     assert!(schema.validate(&obj(json!({"port": 80})), None).is_empty());
-    assert!(
-        schema
-            .validate(&obj(json!({"port": "http"})), None)
-            .is_empty()
-    );
+    assert!(schema.validate(&obj(json!({"port": "http"})), None).is_empty());
     assert_eq!(
         messages(&schema.validate(&obj(json!({"port": true})), None))[0],
         "spec.port: Invalid value: \"boolean\": spec.port in body must be of type integer,string: \"boolean\""
@@ -472,11 +383,7 @@ fn enum_pattern_lengths_and_formats() {
         ]
     );
     let too_long = schema.validate(&obj(json!({"name": "abcd"})), None);
-    assert_one(
-        &too_long,
-        CauseType::FieldValueTooLong,
-        "spec.name: Too long: may not be more than 3 bytes",
-    );
+    assert_one(&too_long, CauseType::FieldValueTooLong, "spec.name: Too long: may not be more than 3 bytes");
     assert_one(
         &schema.validate(&obj(json!({"when": "yesterday"})), None),
         CauseType::FieldValueTypeInvalid,
@@ -491,9 +398,8 @@ fn enum_pattern_lengths_and_formats() {
 
 #[test]
 fn string_lengths_count_characters() {
-    let schema = with_spec(
-        json!({"type": "object", "properties": {"s": {"type": "string", "maxLength": 3, "minLength": 3}}}),
-    );
+    let schema =
+        with_spec(json!({"type": "object", "properties": {"s": {"type": "string", "maxLength": 3, "minLength": 3}}}));
     assert!(schema.validate(&obj(json!({"s": "ééé"})), None).is_empty());
 }
 
@@ -507,14 +413,7 @@ fn numeric_bounds() {
             "step": {"type": "integer", "multipleOf": 5}
         }
     }));
-    assert!(
-        schema
-            .validate(
-                &obj(json!({"replicas": 10, "ratio": 1.2, "step": 15})),
-                None
-            )
-            .is_empty()
-    );
+    assert!(schema.validate(&obj(json!({"replicas": 10, "ratio": 1.2, "step": 15})), None).is_empty());
     assert_one(
         &schema.validate(&obj(json!({"replicas": 0})), None),
         CauseType::FieldValueInvalid,
@@ -596,13 +495,11 @@ fn deep_paths_through_lists() {
             }}
         }}}}
     }));
-    let placement = obj(
-        json!({"predicates": [{"requiredClusterSelector": {"labelSelector": {"matchExpressions": [
-            {"key": "env", "operator": "In", "values": ["prod"]},
-            {"key": "tier", "operator": "Equals"},
-            {"operator": "Exists"}
-        ]}}}]}),
-    );
+    let placement = obj(json!({"predicates": [{"requiredClusterSelector": {"labelSelector": {"matchExpressions": [
+        {"key": "env", "operator": "In", "values": ["prod"]},
+        {"key": "tier", "operator": "Equals"},
+        {"operator": "Exists"}
+    ]}}}]}));
     assert_eq!(
         messages(&schema.validate(&placement, None)),
         vec![
@@ -647,15 +544,9 @@ fn list_sets_and_maps_reject_duplicates() {
             "spec.byPair[2]: Duplicate value: {\"group\":\"\",\"resource\":\"pods\"}"
         ]
     );
-    assert!(
-        errors
-            .iter()
-            .all(|e| e.cause == CauseType::FieldValueDuplicate)
-    );
-    let bad_element = with_spec(
-        json!({"type": "object", "properties": {"m": {"type": "array",
-        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}}}),
-    );
+    assert!(errors.iter().all(|e| e.cause == CauseType::FieldValueDuplicate));
+    let bad_element = with_spec(json!({"type": "object", "properties": {"m": {"type": "array",
+        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}}}));
     assert_one(
         &bad_element.validate(&obj(json!({"m": [{"name": "a"}, "b"]})), None),
         CauseType::FieldValueInvalid,
@@ -696,12 +587,9 @@ fn embedded_resources_need_api_version_kind_and_valid_metadata() {
             "x-kubernetes-preserve-unknown-fields": true
         }}}
     }));
-    let good = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}}});
-    assert!(
-        schema
-            .validate(&obj(json!({"manifests": [good]})), None)
-            .is_empty()
-    );
+    let good =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}}});
+    assert!(schema.validate(&obj(json!({"manifests": [good]})), None).is_empty());
     let errors = schema.validate(
         &obj(json!({"manifests": [
             {"metadata": {}},
@@ -711,42 +599,22 @@ fn embedded_resources_need_api_version_kind_and_valid_metadata() {
         None,
     );
     let msgs = messages(&errors);
-    assert_eq!(
-        msgs[0],
-        "spec.manifests[0].apiVersion: Required value: must not be empty"
-    );
-    assert_eq!(
-        msgs[1],
-        "spec.manifests[0].kind: Required value: must not be empty"
-    );
+    assert_eq!(msgs[0], "spec.manifests[0].apiVersion: Required value: must not be empty");
+    assert_eq!(msgs[1], "spec.manifests[0].kind: Required value: must not be empty");
     assert_eq!(
         msgs[2],
         "spec.manifests[1].apiVersion: Invalid value: \"a/b/c\": unexpected GroupVersion string: a/b/c"
     );
     assert!(msgs[3].starts_with("spec.manifests[1].kind: Invalid value: \"Bad_Kind\": may have mixed case, but should otherwise match: a DNS-1035 label"), "{}", msgs[3]);
-    assert_eq!(
-        msgs[4],
-        "spec.manifests[1].metadata.name: Invalid value: \"a/b\": may not contain '/'"
-    );
+    assert_eq!(msgs[4], "spec.manifests[1].metadata.name: Invalid value: \"a/b\": may not contain '/'");
     assert!(
-        msgs[5].starts_with(
-            "spec.manifests[1].metadata.labels: Invalid value: \"bad key\": name part must consist"
-        ),
+        msgs[5].starts_with("spec.manifests[1].metadata.labels: Invalid value: \"bad key\": name part must consist"),
         "{}",
         msgs[5]
     );
-    assert_eq!(
-        msgs[6],
-        "spec.manifests[2].apiVersion: Invalid value: 1: must be a string"
-    );
-    assert_eq!(
-        msgs[7],
-        "spec.manifests[2].kind: Invalid value: \"\": must not be empty"
-    );
-    assert_eq!(
-        msgs[8],
-        "spec.manifests[2].metadata: Invalid value: \"x\": must be an object"
-    );
+    assert_eq!(msgs[6], "spec.manifests[2].apiVersion: Invalid value: 1: must be a string");
+    assert_eq!(msgs[7], "spec.manifests[2].kind: Invalid value: \"\": must not be empty");
+    assert_eq!(msgs[8], "spec.manifests[2].metadata: Invalid value: \"x\": must be an object");
     assert_eq!(msgs.len(), 9);
 }
 
@@ -764,12 +632,7 @@ fn combinators() {
         }
     }));
     assert!(
-        schema
-            .validate(
-                &obj(json!({"any": {"b": "x"}, "one": {"a": "x"}, "all": 3, "not": "ok"})),
-                None
-            )
-            .is_empty()
+        schema.validate(&obj(json!({"any": {"b": "x"}, "one": {"a": "x"}, "all": 3, "not": "ok"})), None).is_empty()
     );
     assert_eq!(
         messages(&schema.validate(&obj(json!({"any": {}})), None)),
@@ -800,9 +663,7 @@ fn combinators() {
 // ---------------------------------------------------------------- validate: CEL
 
 fn rules_schema(rules: Value, properties: Value) -> Schema {
-    with_spec(
-        json!({"type": "object", "properties": properties, "x-kubernetes-validations": rules}),
-    )
+    with_spec(json!({"type": "object", "properties": properties, "x-kubernetes-validations": rules}))
 }
 
 #[test]
@@ -814,11 +675,7 @@ fn cel_rules_pass_and_fail_with_messages() {
         ]),
         json!({"minReplicas": {"type": "integer"}, "maxReplicas": {"type": "integer"}}),
     );
-    assert!(
-        schema
-            .validate(&obj(json!({"minReplicas": 1, "maxReplicas": 2})), None)
-            .is_empty()
-    );
+    assert!(schema.validate(&obj(json!({"minReplicas": 1, "maxReplicas": 2})), None).is_empty());
     let errors = schema.validate(&obj(json!({"minReplicas": -3, "maxReplicas": -5})), None);
     assert_eq!(
         messages(&errors),
@@ -827,11 +684,7 @@ fn cel_rules_pass_and_fail_with_messages() {
             "spec: Invalid value: failed rule: self.minReplicas >= 0"
         ]
     );
-    assert!(
-        errors
-            .iter()
-            .all(|e| e.cause == CauseType::FieldValueInvalid)
-    );
+    assert!(errors.iter().all(|e| e.cause == CauseType::FieldValueInvalid));
 }
 
 #[test]
@@ -872,17 +725,9 @@ fn cel_message_expression_field_path_and_reason() {
         ]
     );
     let forbidden = schema.validate(&obj(json!({"a": "forbidden", "b": "ok", "c": "x"})), None);
-    assert_one(
-        &forbidden,
-        CauseType::FieldValueForbidden,
-        "spec: Forbidden: not allowed",
-    );
+    assert_one(&forbidden, CauseType::FieldValueForbidden, "spec: Forbidden: not allowed");
     let dup = schema.validate(&obj(json!({"a": "dup", "b": "ok", "c": "x"})), None);
-    assert_one(
-        &dup,
-        CauseType::FieldValueDuplicate,
-        "spec: Duplicate value",
-    );
+    assert_one(&dup, CauseType::FieldValueDuplicate, "spec: Duplicate value");
 }
 
 #[test]
@@ -938,10 +783,7 @@ fn cel_optional_old_self() {
         ]}
     }}));
     assert!(schema.validate(&obj(json!({"n": 7})), None).is_empty());
-    assert_eq!(
-        messages(&schema.validate(&obj(json!({"n": 101})), None)),
-        vec!["spec.n: Invalid value: 101: too big"]
-    );
+    assert_eq!(messages(&schema.validate(&obj(json!({"n": 101})), None)), vec!["spec.n: Invalid value: 101: too big"]);
     assert_eq!(
         messages(&schema.validate(&obj(json!({"n": 3})), Some(&obj(json!({"n": 5}))))),
         vec!["spec.n: Invalid value: 3: may not decrease"]
@@ -950,43 +792,24 @@ fn cel_optional_old_self() {
 
 #[test]
 fn cel_evaluation_errors_are_field_errors() {
-    let schema = rules_schema(
-        json!([{"rule": "self.missing > 1"}]),
-        json!({"a": {"type": "string"}}),
-    );
+    let schema = rules_schema(json!([{"rule": "self.missing > 1"}]), json!({"a": {"type": "string"}}));
     let errors = schema.validate(&obj(json!({"a": "x"})), None);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].cause, CauseType::FieldValueInvalid);
     assert_eq!(errors[0].field, "spec");
-    assert!(
-        errors[0].message.starts_with("Invalid value: \"object\": "),
-        "{}",
-        errors[0].message
-    );
-    assert!(
-        errors[0]
-            .message
-            .ends_with("evaluating rule: self.missing > 1"),
-        "{}",
-        errors[0].message
-    );
+    assert!(errors[0].message.starts_with("Invalid value: \"object\": "), "{}", errors[0].message);
+    assert!(errors[0].message.ends_with("evaluating rule: self.missing > 1"), "{}", errors[0].message);
     // A rule the interpreter cannot run (message-struct construction) is an error, not a panic.
     let odd = rules_schema(json!([{"rule": "Foo{a: 1} == 1"}]), json!({}));
     let errors = odd.validate(&obj(json!({})), None);
     assert_eq!(errors.len(), 1, "{errors:?}");
     let non_bool = rules_schema(json!([{"rule": "1 + 1"}]), json!({}));
-    assert!(
-        messages(&non_bool.validate(&obj(json!({})), None))[0]
-            .contains("expected a boolean result")
-    );
+    assert!(messages(&non_bool.validate(&obj(json!({})), None))[0].contains("expected a boolean result"));
 }
 
 #[test]
 fn cel_skipped_after_type_errors() {
-    let schema = rules_schema(
-        json!([{"rule": "self.n > 0"}]),
-        json!({"n": {"type": "integer"}}),
-    );
+    let schema = rules_schema(json!([{"rule": "self.n > 0"}]), json!({"n": {"type": "integer"}}));
     let errors = schema.validate(&obj(json!({"n": "x"})), None);
     assert_eq!(
         messages(&errors),
@@ -1000,10 +823,7 @@ fn cel_skipped_after_type_errors() {
         json!([{"rule": "self.n > 0", "message": "n must be positive"}]),
         json!({"n": {"type": "integer"}, "s": {"type": "string", "pattern": "^a$"}}),
     );
-    assert_eq!(
-        schema.validate(&obj(json!({"n": 0, "s": "b"})), None).len(),
-        2
-    );
+    assert_eq!(schema.validate(&obj(json!({"n": 0, "s": "b"})), None).len(), 2);
 }
 
 #[test]
@@ -1019,16 +839,10 @@ fn cel_root_sees_api_version_kind_and_name() {
         "properties": {"metadata": {"type": "object"}, "spec": {"type": "object", "properties": {"x": {"type": "integer"}}}}
     }));
     let o = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "abc", "labels": {"a": "b"}}, "spec": {"x": 1}});
-    assert!(
-        schema.validate(&o, None).is_empty(),
-        "{:?}",
-        schema.validate(&o, None)
-    );
-    let long = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "abcdef"}, "spec": {"x": 1}});
-    assert_eq!(
-        messages(&schema.validate(&long, None)),
-        vec!["Invalid value: name too long"]
-    );
+    assert!(schema.validate(&o, None).is_empty(), "{:?}", schema.validate(&o, None));
+    let long =
+        json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "abcdef"}, "spec": {"x": 1}});
+    assert_eq!(messages(&schema.validate(&long, None)), vec!["Invalid value: name too long"]);
 }
 
 #[test]
@@ -1128,30 +942,15 @@ fn merge_strategy_reads_list_and_map_types() {
         }
     }));
     let containers = ["spec", "template", "spec", "containers"];
-    assert_eq!(
-        schema.list_type(&containers),
-        ListType::Map(vec!["name".into()])
-    );
+    assert_eq!(schema.list_type(&containers), ListType::Map(vec!["name".into()]));
     assert_eq!(
         schema.list_type(&["spec", "template", "spec", "containers", "ports"]),
         ListType::Map(vec!["containerPort".into(), "protocol".into()])
     );
-    assert_eq!(
-        schema.list_type(&["spec", "template", "spec", "containers", "env"]),
-        ListType::Set
-    );
-    assert_eq!(
-        schema.list_type(&["spec", "template", "spec", "containers", "args"]),
-        ListType::Atomic
-    );
-    assert_eq!(
-        schema.list_type(&["spec", "labels", "anything"]),
-        ListType::Set
-    );
-    assert_eq!(
-        schema.list_type(&["spec", "unknown", "list"]),
-        ListType::Atomic
-    );
+    assert_eq!(schema.list_type(&["spec", "template", "spec", "containers", "env"]), ListType::Set);
+    assert_eq!(schema.list_type(&["spec", "template", "spec", "containers", "args"]), ListType::Atomic);
+    assert_eq!(schema.list_type(&["spec", "labels", "anything"]), ListType::Set);
+    assert_eq!(schema.list_type(&["spec", "unknown", "list"]), ListType::Atomic);
     assert!(schema.map_is_atomic(&["spec", "selector"]));
     assert!(!schema.map_is_atomic(&["spec", "granular"]));
     assert!(!schema.map_is_atomic(&["spec", "nope"]));

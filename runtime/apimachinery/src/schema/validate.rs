@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::format;
 use super::messages::{
-    child, duplicate, format_invalid, index, invalid, invalid_in_body, not_supported, number,
-    required, too_long, too_many, type_invalid, type_of,
+    child, duplicate, format_invalid, index, invalid, invalid_in_body, not_supported, number, required, too_long,
+    too_many, type_invalid, type_of,
 };
 use super::node::{JsonType, ListKind, Node};
 use crate::names;
@@ -21,13 +21,7 @@ pub(crate) fn validate_root(root: &Node, obj: &Value, errors: &mut Vec<FieldErro
     validate(root, obj, "", true, errors);
 }
 
-fn validate(
-    node: &Node,
-    value: &Value,
-    path: &str,
-    resource_root: bool,
-    errors: &mut Vec<FieldError>,
-) {
+fn validate(node: &Node, value: &Value, path: &str, resource_root: bool, errors: &mut Vec<FieldError>) {
     if !check_type(node, value, path, errors) || value.is_null() {
         return;
     }
@@ -62,9 +56,7 @@ fn check_type(node: &Node, value: &Value, path: &str, errors: &mut Vec<FieldErro
     let ok = match actual {
         "null" => node.nullable,
         // kube-openapi accepts 1.0 for an integer and any integer for a number.
-        "number" => {
-            allowed.contains(&"number") || (allowed.contains(&"integer") && is_integral(value))
-        }
+        "number" => allowed.contains(&"number") || (allowed.contains(&"integer") && is_integral(value)),
         "integer" => allowed.contains(&"integer") || allowed.contains(&"number"),
         other => allowed.contains(&other),
     };
@@ -78,13 +70,7 @@ fn is_integral(value: &Value) -> bool {
     value.as_f64().is_some_and(|f| f.fract() == 0.0)
 }
 
-fn validate_string(
-    node: &Node,
-    text: &str,
-    value: &Value,
-    path: &str,
-    errors: &mut Vec<FieldError>,
-) {
+fn validate_string(node: &Node, text: &str, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
     let length = text.chars().count();
     if let Some(max) = node.max_length
         && length as u64 > max
@@ -94,20 +80,12 @@ fn validate_string(
     if let Some(min) = node.min_length
         && (length as u64) < min
     {
-        errors.push(invalid_in_body(
-            path,
-            value,
-            &format!("should be at least {min} chars long"),
-        ));
+        errors.push(invalid_in_body(path, value, &format!("should be at least {min} chars long")));
     }
     if let Some(pattern) = &node.pattern
         && !pattern.regex.is_match(text)
     {
-        errors.push(invalid_in_body(
-            path,
-            value,
-            &format!("should match '{}'", pattern.source),
-        ));
+        errors.push(invalid_in_body(path, value, &format!("should match '{}'", pattern.source)));
     }
     if let Some(fmt) = &node.format
         && !format::is_valid(fmt, text)
@@ -123,38 +101,20 @@ fn validate_number(node: &Node, value: &Value, path: &str, errors: &mut Vec<Fiel
     if let Some(factor) = node.multiple_of
         && ((n / factor).fract() != 0.0)
     {
-        errors.push(invalid_in_body(
-            path,
-            value,
-            &format!("should be a multiple of {}", number(factor)),
-        ));
+        errors.push(invalid_in_body(path, value, &format!("should be a multiple of {}", number(factor))));
     }
     if let Some(max) = node.maximum {
-        let (fails, relation) = if max.exclusive {
-            (n >= max.value, "less than")
-        } else {
-            (n > max.value, "less than or equal to")
-        };
+        let (fails, relation) =
+            if max.exclusive { (n >= max.value, "less than") } else { (n > max.value, "less than or equal to") };
         if fails {
-            errors.push(invalid_in_body(
-                path,
-                value,
-                &format!("should be {relation} {}", number(max.value)),
-            ));
+            errors.push(invalid_in_body(path, value, &format!("should be {relation} {}", number(max.value))));
         }
     }
     if let Some(min) = node.minimum {
-        let (fails, relation) = if min.exclusive {
-            (n <= min.value, "greater than")
-        } else {
-            (n < min.value, "greater than or equal to")
-        };
+        let (fails, relation) =
+            if min.exclusive { (n <= min.value, "greater than") } else { (n < min.value, "greater than or equal to") };
         if fails {
-            errors.push(invalid_in_body(
-                path,
-                value,
-                &format!("should be {relation} {}", number(min.value)),
-            ));
+            errors.push(invalid_in_body(path, value, &format!("should be {relation} {}", number(min.value))));
         }
     }
 }
@@ -168,11 +128,7 @@ fn validate_array(node: &Node, items: &[Value], path: &str, errors: &mut Vec<Fie
     if let Some(min) = node.min_items
         && (items.len() as u64) < min
     {
-        errors.push(invalid_in_body(
-            path,
-            &json!(items.len()),
-            &format!("should have at least {min} items"),
-        ));
+        errors.push(invalid_in_body(path, &json!(items.len()), &format!("should have at least {min} items")));
     }
     if let Some(item_node) = &node.items {
         for (i, item) in items.iter().enumerate() {
@@ -215,11 +171,7 @@ fn validate_object(
     if let Some(min) = node.min_properties
         && (map.len() as u64) < min
     {
-        errors.push(invalid_in_body(
-            path,
-            &json!(map.len()),
-            &format!("should have at least {min} properties"),
-        ));
+        errors.push(invalid_in_body(path, &json!(map.len()), &format!("should have at least {min} properties")));
     }
     for name in &node.required {
         if !map.contains_key(name) {
@@ -229,9 +181,7 @@ fn validate_object(
     for (name, value) in map {
         let field_path = child(path, name);
         match node.property(name) {
-            Some(prop) if resource_root && name == "metadata" => {
-                validate_metadata(prop, value, &field_path, errors)
-            }
+            Some(prop) if resource_root && name == "metadata" => validate_metadata(prop, value, &field_path, errors),
             Some(prop) => validate(prop, value, &field_path, prop.embedded, errors),
             None => {
                 if let Some(extra) = node.additional_schema() {
@@ -275,11 +225,7 @@ fn validate_api_version(value: &Value, path: &str, errors: &mut Vec<FieldError>)
         None => errors.push(invalid(path, Some(value), "must be a string")),
         Some("") => errors.push(invalid(path, Some(value), "must not be empty")),
         Some(text) if text.matches('/').count() > 1 => {
-            errors.push(invalid(
-                path,
-                Some(value),
-                &format!("unexpected GroupVersion string: {text}"),
-            ));
+            errors.push(invalid(path, Some(value), &format!("unexpected GroupVersion string: {text}")));
         }
         Some(_) => {}
     }
@@ -292,10 +238,7 @@ fn validate_kind(value: &Value, path: &str, errors: &mut Vec<FieldError>) {
         Some(kind) => {
             let problems = names::dns1035_label_errors(&kind.to_lowercase());
             if !problems.is_empty() {
-                let detail = format!(
-                    "may have mixed case, but should otherwise match: {}",
-                    problems.join(",")
-                );
+                let detail = format!("may have mixed case, but should otherwise match: {}", problems.join(","));
                 errors.push(invalid(path, Some(value), &detail));
             }
         }
@@ -325,10 +268,7 @@ fn validate_object_meta(meta: &Value, path: &str, errors: &mut Vec<FieldError>) 
         errors.extend(names::validate_labels(labels, &child(path, "labels")));
     }
     if let Some(annotations) = map.get("annotations") {
-        errors.extend(names::validate_annotations(
-            annotations,
-            &child(path, "annotations"),
-        ));
+        errors.extend(names::validate_annotations(annotations, &child(path, "annotations")));
     }
 }
 
@@ -339,16 +279,11 @@ fn canonical(value: &Value) -> String {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            let body: Vec<String> = entries
-                .into_iter()
-                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical(v)))
-                .collect();
+            let body: Vec<String> =
+                entries.into_iter().map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical(v))).collect();
             format!("{{{}}}", body.join(","))
         }
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
         other => other.to_string(),
     }
 }
@@ -377,11 +312,7 @@ fn validate_set(items: &[Value], path: &str, errors: &mut Vec<FieldError>) {
 fn validate_list_map(keys: &[String], items: &[Value], path: &str, errors: &mut Vec<FieldError>) {
     for (i, item) in items.iter().enumerate() {
         if !item.is_object() && !item.is_null() {
-            errors.push(invalid(
-                &index(path, i),
-                Some(item),
-                "must be an object for an array of list-type map",
-            ));
+            errors.push(invalid(&index(path, i), Some(item), "must be an object for an array of list-type map"));
             return;
         }
     }
@@ -415,36 +346,23 @@ fn validate_combinators(node: &Node, value: &Value, path: &str, errors: &mut Vec
         }
     }
     if !node.any_of.is_empty() {
-        let results: Vec<Vec<FieldError>> = node
-            .any_of
-            .iter()
-            .map(|sub| errors_of(sub, value, path))
-            .collect();
+        let results: Vec<Vec<FieldError>> = node.any_of.iter().map(|sub| errors_of(sub, value, path)).collect();
         if !results.iter().any(Vec::is_empty) {
             errors.push(composite(path, "must validate at least one schema (anyOf)"));
             errors.extend(fewest(results));
         }
     }
     if !node.one_of.is_empty() {
-        let results: Vec<Vec<FieldError>> = node
-            .one_of
-            .iter()
-            .map(|sub| errors_of(sub, value, path))
-            .collect();
+        let results: Vec<Vec<FieldError>> = node.one_of.iter().map(|sub| errors_of(sub, value, path)).collect();
         match results.iter().filter(|r| r.is_empty()).count() {
             1 => {}
             0 => {
-                errors.push(composite(
-                    path,
-                    "must validate one and only one schema (oneOf). Found none valid",
-                ));
+                errors.push(composite(path, "must validate one and only one schema (oneOf). Found none valid"));
                 errors.extend(fewest(results));
             }
             n => errors.push(composite(
                 path,
-                &format!(
-                    "must validate one and only one schema (oneOf). Found {n} valid alternatives"
-                ),
+                &format!("must validate one and only one schema (oneOf). Found {n} valid alternatives"),
             )),
         }
     }

@@ -98,7 +98,10 @@ fn label_parse_errors() {
             "Example.com/x",
             "unable to parse requirement: key: Invalid value: \"Example.com/x\": prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
         ),
-        ("example.com/", "unable to parse requirement: key: Invalid value: \"example.com/\": name part must be non-empty; name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"),
+        (
+            "example.com/",
+            "unable to parse requirement: key: Invalid value: \"example.com/\": name part must be non-empty; name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+        ),
     ];
     for (input, expected) in cases {
         let err = LabelSelector::parse(input).expect_err(input);
@@ -204,10 +207,7 @@ fn label_selector_object_table() {
             ]}),
             "env in (dev,prod),gpu,!spot,tier notin (db)",
         ),
-        (
-            json!({"matchLabels": {"a": "1"}, "matchExpressions": [{"key": "a", "operator": "Exists"}]}),
-            "a=1,a",
-        ),
+        (json!({"matchLabels": {"a": "1"}, "matchExpressions": [{"key": "a", "operator": "Exists"}]}), "a=1,a"),
     ];
     for (object, expected) in cases {
         let sel = LabelSelector::from_object(&object).unwrap_or_else(|e| panic!("{object}: {e}"));
@@ -314,7 +314,11 @@ fn label_selector_validation_reports_field_paths() {
 #[test]
 fn requirement_new_checks_value_counts() {
     let cases: [(Operator, Vec<&str>, Option<&str>); 9] = [
-        (Operator::In, vec![], Some("values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty")),
+        (
+            Operator::In,
+            vec![],
+            Some("values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty"),
+        ),
         (Operator::Equals, vec!["a", "b"], Some("exact-match compatibility requires one single value")),
         (Operator::Exists, vec!["a"], Some("values set must be empty for exists and does not exist")),
         (Operator::GreaterThan, vec!["1", "2"], Some("for 'Gt', 'Lt' operators, exactly one value is required")),

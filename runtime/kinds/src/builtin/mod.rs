@@ -30,10 +30,16 @@ pub(crate) fn kind(group: &str, version: &str, kind: &str, plural: &str, namespa
         name_format: NameFormat::Dns1123Subdomain,
         validator: None,
         storage_version: true,
+        scale: None,
     })
 }
 
 impl KindDef {
+    /// Adds the `scale` subresource over `.spec.replicas` / `.status.replicas`.
+    pub(crate) fn scale(mut self) -> Self {
+        self.0.scale = Some(flotilla_apimachinery::ScaleSubresource::replicas());
+        self
+    }
     pub(crate) fn short(mut self, names: &[&str]) -> Self {
         self.0.short_names = names.iter().map(|n| n.to_string()).collect();
         self

@@ -17,6 +17,7 @@ fn columns_with_template(
 
 pub fn deployment() -> ResourceDef {
     kind("apps", "v1", "Deployment", "deployments", true)
+        .scale()
         .short(&["deploy"])
         .categories(&["all"])
         .status()
@@ -67,6 +68,7 @@ pub fn deployment() -> ResourceDef {
 
 pub fn stateful_set() -> ResourceDef {
     kind("apps", "v1", "StatefulSet", "statefulsets", true)
+        .scale()
         .short(&["sts"])
         .categories(&["all"])
         .status()
@@ -153,6 +155,7 @@ pub fn daemon_set() -> ResourceDef {
 
 pub fn replica_set() -> ResourceDef {
     kind("apps", "v1", "ReplicaSet", "replicasets", true)
+        .scale()
         .short(&["rs"])
         .categories(&["all"])
         .status()
