@@ -1,0 +1,100 @@
+//! Who is asking, and whether they may. Authentication comes from the TLS client
+//! certificate (CN is the user, O the groups, as in Kubernetes) or from a bearer
+//! token checked by a pluggable authenticator; authorization is a pluggable policy.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use flotilla_apimachinery::ApiError;
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+impl UserInfo {
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}
+
+/// Kubernetes' superuser group; the admin kubeconfig's certificate carries it.
+pub const MASTERS_GROUP: &str = "system:masters";
+
+/// What a request wants to do, in Kubernetes' authorization vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attributes {
+    /// get, list, watch, create, update, patch, delete, deletecollection.
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub subresource: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Attributes {
+    /// Kubernetes' RBAC denial wording.
+    pub fn forbidden(&self, user: &UserInfo, reason: &str) -> ApiError {
+        let what = if self.subresource.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}/{}", self.resource, self.subresource)
+        };
+        let scope = if self.namespace.is_empty() {
+            "at the cluster scope".to_string()
+        } else {
+            format!("in the namespace \"{}\"", self.namespace)
+        };
+        let target = if self.name.is_empty() {
+            if self.group.is_empty() { self.resource.clone() } else { format!("{}.{}", self.resource, self.group) }
+        } else if self.group.is_empty() {
+            format!("{} \"{}\"", self.resource, self.name)
+        } else {
+            format!("{}.{} \"{}\"", self.resource, self.group, self.name)
+        };
+        let suffix = if reason.is_empty() { String::new() } else { format!(": {reason}") };
+        let mut err = ApiError::forbidden(format!(
+            "{target} is forbidden: User \"{}\" cannot {} resource \"{what}\" in API group \"{}\" {scope}{suffix}",
+            user.name, self.verb, self.group
+        ));
+        err.group = self.group.clone();
+        err.kind = self.resource.clone();
+        err.name = self.name.clone();
+        err
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// Denied, with a reason appended to the 403 message (may be empty).
+    Deny(String),
+}
+
+#[async_trait]
+pub trait Authorizer: Send + Sync + 'static {
+    async fn authorize(&self, user: &UserInfo, attrs: &Attributes) -> Decision;
+}
+
+/// Members of `system:masters` may do anything; everyone else nothing.
+pub struct MastersOnly;
+
+#[async_trait]
+impl Authorizer for MastersOnly {
+    async fn authorize(&self, user: &UserInfo, _attrs: &Attributes) -> Decision {
+        if user.in_group(MASTERS_GROUP) { Decision::Allow } else { Decision::Deny(String::new()) }
+    }
+}
+
+/// Authenticates bearer tokens (client certificates are handled by TLS).
+#[async_trait]
+pub trait TokenAuthenticator: Send + Sync + 'static {
+    /// Ok(None) when the token is not one this authenticator knows.
+    async fn authenticate(&self, token: &str) -> Result<Option<UserInfo>, ApiError>;
+}
+
+/// Authenticators tried in order for `Authorization: Bearer` tokens.
+pub type TokenAuthenticators = Vec<Arc<dyn TokenAuthenticator>>;
