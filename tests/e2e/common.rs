@@ -1,0 +1,221 @@
+//! Shared harness for the end-to-end tests: hubs and simulated spokes run as real
+//! `flotilla` processes on loopback ports, driven with kubectl and kube-rs.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn flotilla_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_flotilla"))
+}
+
+/// A free loopback port (bound then released; loopback races are negligible here).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn wait_for_port(addr: SocketAddr, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early with {status}");
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not start listening on {addr} within 60s");
+}
+
+/// A server process (hub or spoke) with its data directory and admin kubeconfig.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    pub kubeconfig: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+    what: &'static str,
+}
+
+impl Server {
+    /// `flotilla hub init` then `flotilla hub serve` in a fresh directory.
+    pub fn hub() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let data = dir.path().join("hub");
+        let out = Command::new(flotilla_bin())
+            .args(["hub", "init", "--data-dir"])
+            .arg(&data)
+            .args(["--listen", &addr.to_string()])
+            .output()
+            .expect("run flotilla hub init");
+        assert!(out.status.success(), "hub init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let args = vec!["hub".into(), "serve".into(), "--data-dir".into(), data.display().to_string()];
+        let mut server =
+            Server { kubeconfig: data.join("admin.kubeconfig"), dir, addr, args, child: None, what: "hub" };
+        server.start();
+        server
+    }
+
+    /// `flotilla spoke serve` in a fresh directory.
+    pub fn spoke() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let data = dir.path().join("spoke");
+        let args = vec![
+            "spoke".into(),
+            "serve".into(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--listen".into(),
+            addr.to_string(),
+        ];
+        let mut server = Server { kubeconfig: data.join("kubeconfig"), dir, addr, args, child: None, what: "spoke" };
+        server.start();
+        server
+    }
+
+    pub fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join(format!("{}.log", self.what))).expect("log file");
+        let mut child = Command::new(flotilla_bin())
+            .args(&self.args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn flotilla");
+        wait_for_port(self.addr, &mut child, self.what);
+        self.child = Some(child);
+        // The kubeconfig is written before the port opens; wait until the API answers.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.kubectl(&["get", "--raw", "/readyz"]);
+            if out.status.success() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} never became ready: {}", self.what, stderr(&out));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.start();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{}.log", self.what))).unwrap_or_default()
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        kubectl(&self.kubeconfig, args)
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?} failed: {}\n--- server log ---\n{}", stderr(&out), self.log());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// kubectl with a YAML document on stdin.
+    pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> Output {
+        kubectl_stdin(&self.kubeconfig, args, input)
+    }
+
+    /// Creates a namespace (kubectl apply, so it may already exist).
+    pub fn namespace(&self, name: &str) {
+        let out = self.kubectl_stdin(
+            &["apply", "-f", "-"],
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"),
+        );
+        assert!(out.status.success(), "creating namespace {name}: {}", stderr(&out));
+    }
+
+    pub fn flotilla(&self, args: &[&str]) -> Output {
+        Command::new(flotilla_bin())
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("run flotilla")
+    }
+
+    pub async fn client(&self) -> kube::Client {
+        client_for(&self.kubeconfig).await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl is installed (scripts/test.sh installs it)")
+}
+
+pub fn kubectl_stdin(kubeconfig: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl is installed");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("kubectl output")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub async fn client_for(kubeconfig: &Path) -> kube::Client {
+    let config = kube::config::Kubeconfig::read_from(kubeconfig).expect("read kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(config, &Default::default()).await.expect("kube config");
+    kube::Client::try_from(config).expect("kube client")
+}
+
+/// The workspace's `tests/fixtures` directory.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// Polls `check` until it returns Some, for at most `timeout`.
+pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: hubs and simulated spokes as real processes over TLS on
+//! loopback, driven by real clients (kubectl and kube-rs).
+#![allow(dead_code)]
+
+mod common;
+
+mod bad_input;
+mod durability;
+mod hub_kubectl;
+mod kube_client;
+mod spoke_kubectl;
