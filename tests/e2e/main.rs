@@ -5,6 +5,7 @@
 mod common;
 
 mod bad_input;
+mod cli;
 mod durability;
 mod hub_kubectl;
 mod kube_client;

@@ -4,6 +4,7 @@
 //! Error texts follow Kubernetes' own so clients that show them read as they would
 //! against a real API server.
 
+use crate::names::{label_value_errors, qualified_name_errors};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -830,77 +831,6 @@ fn escape_field_value(value: &str) -> String {
         out.push(c);
     }
     out
-}
-
-// ---------------------------------------------------------------------------
-// Label key and value validation (k8s.io/apimachinery/pkg/util/validation).
-
-const QUALIFIED_NAME_MAX: usize = 63;
-const LABEL_VALUE_MAX: usize = 63;
-const DNS1123_SUBDOMAIN_MAX: usize = 253;
-const QUALIFIED_NAME_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
-const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
-const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`
-fn is_qualified_name_part(s: &str) -> bool {
-    let alnum = |c: char| c.is_ascii_alphanumeric();
-    s.starts_with(alnum) && s.ends_with(alnum) && s.chars().all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
-}
-
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*`
-fn is_dns1123_subdomain(s: &str) -> bool {
-    let label_ok = |l: &str| {
-        let edge = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-        l.starts_with(edge) && l.ends_with(edge) && l.chars().all(|c| edge(c) || c == '-')
-    };
-    s.split('.').all(label_ok)
-}
-
-fn qualified_name_errors(value: &str) -> Vec<String> {
-    let parts: Vec<&str> = value.split('/').collect();
-    let mut errors = Vec::new();
-    let name = match parts.as_slice() {
-        [name] => *name,
-        [prefix, name] => {
-            if prefix.is_empty() {
-                errors.push("prefix part must be non-empty".to_string());
-            } else {
-                if prefix.len() > DNS1123_SUBDOMAIN_MAX {
-                    errors.push(format!("prefix part must be no more than {DNS1123_SUBDOMAIN_MAX} characters"));
-                }
-                if !is_dns1123_subdomain(prefix) {
-                    errors.push(format!("prefix part {DNS1123_SUBDOMAIN_MSG}"));
-                }
-            }
-            *name
-        }
-        _ => {
-            return vec![format!(
-                "a qualified name {QUALIFIED_NAME_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-            )];
-        }
-    };
-    if name.is_empty() {
-        errors.push("name part must be non-empty".to_string());
-    } else if name.len() > QUALIFIED_NAME_MAX {
-        errors.push(format!("name part must be no more than {QUALIFIED_NAME_MAX} characters"));
-    }
-    if !is_qualified_name_part(name) {
-        errors.push(format!("name part {QUALIFIED_NAME_MSG}"));
-    }
-    errors
-}
-
-fn label_value_errors(value: &str) -> Vec<String> {
-    let mut errors = Vec::new();
-    if value.len() > LABEL_VALUE_MAX {
-        errors.push(format!("must be no more than {LABEL_VALUE_MAX} characters"));
-    }
-    if !value.is_empty() && !is_qualified_name_part(value) {
-        errors.push(LABEL_VALUE_MSG.to_string());
-    }
-    errors
 }
 
 /// `field: Invalid value: "v": detail`, the text of Kubernetes' `field.Invalid`.

@@ -122,20 +122,11 @@ pub struct DemoArgs {
     pub data_dir: Option<PathBuf>,
 }
 
-/// `$FLOTILLA_DATA_DIR`, else `$HOME/.flotilla/hub` (`./.flotilla/hub` without a home).
-pub fn default_data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FLOTILLA_DATA_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    let home =
-        std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    home.join(".flotilla").join("hub")
-}
+/// `$FLOTILLA_DATA_DIR`, else `~/.flotilla/hub`: the hub's own default.
+pub use flotilla_hub::default_data_dir;
 
 /// The admin kubeconfig inside a data directory.
-pub fn admin_kubeconfig(data_dir: &std::path::Path) -> PathBuf {
-    data_dir.join("admin.kubeconfig")
-}
+pub use flotilla_hub::admin_kubeconfig_path as admin_kubeconfig;
 
 impl Cli {
     /// `--kubeconfig` / `$FLOTILLA_KUBECONFIG`, else the default data dir's admin kubeconfig.

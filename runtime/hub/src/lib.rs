@@ -33,10 +33,11 @@ fn default_max_body() -> usize {
 
 /// The default data directory: `$FLOTILLA_DATA_DIR`, else `~/.flotilla/hub`.
 pub fn default_data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FLOTILLA_DATA_DIR") {
+    if let Some(dir) = std::env::var_os("FLOTILLA_DATA_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home =
+        std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".flotilla").join("hub")
 }
 

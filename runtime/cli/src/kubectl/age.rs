@@ -2,48 +2,8 @@
 
 use jiff::Timestamp;
 
-/// Formats a duration given in whole seconds like kubectl: `45s`, `3m20s`, `15m`, `5h4m`,
-/// `20h`, `3d4h`, `30d`, `2y30d`, `9y`. Slightly negative (clock skew) is `0s`; more negative
-/// is `<invalid>`.
-pub fn human_duration(seconds: i64) -> String {
-    if seconds < -1 {
-        return "<invalid>".to_string();
-    }
-    if seconds < 0 {
-        return "0s".to_string();
-    }
-    if seconds < 60 * 2 {
-        return format!("{seconds}s");
-    }
-    let minutes = seconds / 60;
-    if minutes < 10 {
-        let s = seconds % 60;
-        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
-    }
-    if minutes < 60 * 3 {
-        return format!("{minutes}m");
-    }
-    let hours = seconds / 3600;
-    if hours < 8 {
-        let m = minutes % 60;
-        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
-    }
-    if hours < 48 {
-        return format!("{hours}h");
-    }
-    if hours < 24 * 8 {
-        let h = hours % 24;
-        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{}d", hours / 24);
-    }
-    if hours < 24 * 365 * 8 {
-        let dy = (hours / 24) % 365;
-        return if dy == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{dy}d", hours / 24 / 365) };
-    }
-    format!("{}y", hours / 24 / 365)
-}
+/// kubectl's duration format (`45s`, `3m20s`, `2y30d`), shared with the server's tables.
+pub use flotilla_apimachinery::table::human_duration;
 
 /// The age of an RFC 3339 timestamp at `now` (kubectl's `translateTimestampSince`), or
 /// `None` if `timestamp` is not a timestamp.
