@@ -31,9 +31,9 @@ cargo build --workspace --all-targets --quiet
 
 log "running tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast --failure-output final
-  # nextest does not run doctests
+  # nextest does not run doctests; run them first so nextest's summary closes the log.
   cargo test --workspace --doc --quiet
+  cargo nextest run --workspace --no-fail-fast --failure-output final
 else
   cargo test --workspace --no-fail-fast
 fi
