@@ -117,9 +117,7 @@ async fn withdraw(storage: &Storage, crd: &Value) {
         return;
     }
     // Custom resources go with their definition, as in Kubernetes.
-    if let Some(res) =
-        storage.registry.storage_resources().into_iter().find(|r| r.def.group == group && r.def.plural == plural)
-    {
+    if let Some(res) = storage.registry.by_storage(&group, &plural) {
         let prefix = objects::kind_prefix(&res);
         loop {
             let range = match storage.store.range(&prefix, None, Some(512)).await {

@@ -201,7 +201,7 @@ fn resource_for_key(storage: &Storage, key: &str) -> Option<Arc<Resource>> {
     let group = parts.next()?;
     let plural = parts.next()?;
     let group = if group == "core" { "" } else { group };
-    storage.registry.storage_resources().into_iter().find(|r| r.def.group == group && r.def.plural == plural)
+    storage.registry.by_storage(group, plural)
 }
 
 async fn scan(storage: &Storage) -> Result<(Index, i64), ApiError> {

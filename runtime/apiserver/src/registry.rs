@@ -109,6 +109,14 @@ impl Registry {
         inner.by_path.values().find(|r| r.def.group == group && r.def.version == version && r.def.kind == kind).cloned()
     }
 
+    /// The resource whose objects are stored under `group/plural` (its storage version).
+    pub fn by_storage(&self, group: &str, plural: &str) -> Option<Arc<Resource>> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut versions = inner.by_path.iter().filter(|((g, _, p), _)| g == group && p == plural).map(|(_, r)| r);
+        let first = versions.next()?;
+        Some(std::iter::once(first).chain(versions).find(|r| r.def.storage_version).unwrap_or(first).clone())
+    }
+
     pub fn all(&self) -> Vec<Arc<Resource>> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         inner.by_path.values().cloned().collect()
