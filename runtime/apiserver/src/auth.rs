@@ -98,3 +98,20 @@ pub trait TokenAuthenticator: Send + Sync + 'static {
 
 /// Authenticators tried in order for `Authorization: Bearer` tokens.
 pub type TokenAuthenticators = Vec<Arc<dyn TokenAuthenticator>>;
+
+tokio::task_local! {
+    /// The authenticated caller of the HTTP request being served.
+    static REQUEST_USER: UserInfo;
+}
+
+/// Runs `fut` (the handling of one HTTP request) with `user` as its [`request_user`].
+pub async fn with_request_user<F: std::future::Future>(user: UserInfo, fut: F) -> F::Output {
+    REQUEST_USER.scope(user, fut).await
+}
+
+/// Who made the HTTP request being served, for admission hooks that depend on the
+/// requester (Kubernetes stamps it into CertificateSigningRequests, OCM's webhooks check
+/// it). `None` means an in-process caller such as a controller, which is trusted.
+pub fn request_user() -> Option<UserInfo> {
+    REQUEST_USER.try_with(UserInfo::clone).ok()
+}

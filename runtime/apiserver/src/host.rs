@@ -80,6 +80,21 @@ impl Layout {
     pub fn is_initialized(&self) -> bool {
         self.ca_cert().exists() && self.ca_key().exists()
     }
+    /// The CA from `pki/`, with its key (the hub signs agents' certificates with it).
+    pub fn load_ca(&self) -> Result<CertificateAuthority, HostError> {
+        Ok(CertificateAuthority::from_pem(&read(&self.ca_cert())?, &read(&self.ca_key())?)?)
+    }
+    /// What the server presents in TLS: its certificate followed by the CA certificate.
+    /// Agents pin the hub CA by the hash of its public key (`--hub-ca-hash`), so the CA
+    /// must be in the presented chain (kubeadm's discovery works the same way).
+    pub fn serving_chain(&self) -> Result<String, HostError> {
+        let mut chain = read(&self.serving_cert())?;
+        if !chain.ends_with('\n') {
+            chain.push('\n');
+        }
+        chain.push_str(&read(&self.ca_cert())?);
+        Ok(chain)
+    }
 }
 
 fn read(path: &Path) -> Result<String, HostError> {
@@ -272,7 +287,7 @@ pub async fn start(opts: HostOptions) -> Result<RunningServer, HostError> {
     tasks.spawn(crate::crds::run(storage.clone(), signal.clone()));
     tasks.spawn(crate::compactor::run(store.clone() as Arc<dyn Store>, Duration::from_secs(300), signal.clone()));
     let material = TlsMaterial {
-        cert_pem: read(&layout.serving_cert())?,
+        cert_pem: layout.serving_chain()?,
         key_pem: read(&layout.serving_key())?,
         client_ca_pem: read(&layout.ca_cert())?,
     };

@@ -188,7 +188,9 @@ impl ApiServer {
                 Ok(response)
             }
             Route::NotFound => unreachable!("handled above"),
-            Route::Resource(target) => self.resource_request(req, target, query, user).await,
+            Route::Resource(target) => {
+                crate::auth::with_request_user(user.clone(), self.resource_request(req, target, query, user)).await
+            }
         }
     }
 
@@ -294,24 +296,44 @@ impl ApiServer {
             }
             "list" => {
                 let opts = list_options(&query)?;
-                let listed = storage.list(&res, ns.as_deref(), &opts).await?;
-                let mut list_meta = json!({"resourceVersion": listed.resource_version.to_string()});
-                if let Some(token) = &listed.continue_token {
-                    list_meta["continue"] = json!(token);
-                }
-                if let Some(remaining) = listed.remaining_item_count {
-                    list_meta["remainingItemCount"] = json!(remaining);
-                }
-                let body = match format {
-                    Format::Table(include) => to_table(&res.def, &listed.items, include, list_meta),
-                    Format::Json => json!({
-                        "kind": res.def.list_kind,
-                        "apiVersion": res.api_version(),
-                        "metadata": list_meta,
-                        "items": listed.items,
-                    }),
+                let list_meta = |page: &crate::storage::ListPage| {
+                    let mut list_meta = json!({"resourceVersion": page.resource_version.to_string()});
+                    if let Some(token) = &page.continue_token {
+                        list_meta["continue"] = json!(token);
+                    }
+                    if let Some(remaining) = page.remaining_item_count {
+                        list_meta["remainingItemCount"] = json!(remaining);
+                    }
+                    list_meta
                 };
-                Ok(json_response(StatusCode::OK, &body, &[]))
+                match format {
+                    Format::Table(include) => {
+                        let listed = storage.list(&res, ns.as_deref(), &opts).await?;
+                        let page = crate::storage::ListPage {
+                            count: listed.items.len(),
+                            resource_version: listed.resource_version,
+                            continue_token: listed.continue_token.clone(),
+                            remaining_item_count: listed.remaining_item_count,
+                        };
+                        let body = to_table(&res.def, &listed.items, include, list_meta(&page));
+                        Ok(json_response(StatusCode::OK, &body, &[]))
+                    }
+                    Format::Json => {
+                        // Items are spliced in already serialized; the list is never a value tree.
+                        let (items, page) = storage.list_json(&res, ns.as_deref(), &opts).await?;
+                        let head = json!({"kind": res.def.list_kind, "apiVersion": res.api_version(), "metadata": list_meta(&page)});
+                        let mut body = serde_json::to_vec(&head).unwrap_or_default();
+                        body.pop(); // the closing brace
+                        body.extend_from_slice(b",\"items\":[");
+                        body.extend_from_slice(&items);
+                        body.extend_from_slice(b"]}");
+                        let mut response = Response::new(full(body));
+                        response
+                            .headers_mut()
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                        Ok(response)
+                    }
+                }
             }
             "watch" => {
                 let opts = WatchOptions {

@@ -136,6 +136,16 @@ impl ListOptions {
     }
 }
 
+/// Paging facts about one list response.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub count: usize,
+    pub resource_version: i64,
+    pub continue_token: Option<String>,
+    /// Objects after this page (unfiltered lists only; counted when the list began).
+    pub remaining_item_count: Option<u64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ListResult {
     pub items: Vec<Value>,
@@ -176,78 +186,107 @@ impl Storage {
     }
 
     pub async fn list(&self, res: &Resource, ns: Option<&str>, opts: &ListOptions) -> Result<ListResult, ApiError> {
+        let mut items = Vec::new();
+        let page = self
+            .scan(res, ns, opts, &mut |obj| {
+                items.push(obj);
+                Ok(())
+            })
+            .await?;
+        Ok(ListResult {
+            items,
+            resource_version: page.resource_version,
+            continue_token: page.continue_token,
+            remaining_item_count: page.remaining_item_count,
+        })
+    }
+
+    /// Like `list`, but the items come back serialized as a JSON array body
+    /// (`{...},{...}` without brackets): a large list never exists as a tree of values.
+    pub async fn list_json(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<(Vec<u8>, ListPage), ApiError> {
+        let mut json = Vec::new();
+        let page = self
+            .scan(res, ns, opts, &mut |obj| {
+                if !json.is_empty() {
+                    json.push(b',');
+                }
+                serde_json::to_writer(&mut json, &obj)
+                    .map_err(|e| ApiError::internal(format!("cannot serialize a list item: {e}")))
+            })
+            .await?;
+        Ok((json, page))
+    }
+
+    /// Walks the objects of a list in key order, handing each match to `visit`, and
+    /// works out the paging (`continue`, `remainingItemCount`) as it goes.
+    async fn scan(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        opts: &ListOptions,
+        visit: &mut (dyn FnMut(Value) -> Result<(), ApiError> + Send),
+    ) -> Result<ListPage, ApiError> {
         let prefix = objects::list_prefix(res, ns);
-        let (mut start_after, mut list_revision) = match &opts.continue_token {
+        let mut token = match &opts.continue_token {
             Some(token) => {
                 let token = ContinueToken::decode(token)?;
                 if !token.start_after.starts_with(&prefix) {
                     return Err(ApiError::bad_request("continue key is not valid for this list"));
                 }
-                (Some(token.start_after), Some(token.revision))
+                Some(token)
             }
-            None => (None, None),
+            None => None,
         };
+        let mut start_after = token.as_ref().map(|t| t.start_after.clone());
+        let mut list_revision = token.as_ref().map(|t| t.revision);
+        let mut scanned = token.as_ref().map(|t| t.scanned).unwrap_or(0);
+        let selective = opts.label_selector.is_some() || opts.field_selector.is_some();
         let limit = opts.limit.filter(|l| *l > 0);
-        let mut items = Vec::new();
-        let batch = limit.map(|l| l.max(64)).unwrap_or(4096);
+        let mut matched = 0usize;
+        let batch = limit.map(|l| l.max(64)).unwrap_or(1024);
         loop {
             let range =
                 self.store.range(&prefix, start_after.as_deref(), Some(batch)).await.map_err(objects::store_error)?;
             let revision = *list_revision.get_or_insert(range.revision);
             for (index, kv) in range.kvs.iter().enumerate() {
+                scanned += 1;
                 let obj = objects::decode(res, kv)?;
                 if opts.matches(&obj) {
-                    items.push(obj);
+                    visit(obj)?;
+                    matched += 1;
                 }
                 if let Some(limit) = limit
-                    && items.len() >= limit
+                    && matched >= limit
                 {
                     let more = range.more || index + 1 < range.kvs.len();
-                    let continue_token = more.then(|| ContinueToken { revision, start_after: kv.key.clone() }.encode());
-                    let remaining = if more && opts.label_selector.is_none() && opts.field_selector.is_none() {
-                        let total = self.store.count(&prefix).await.map_err(objects::store_error)?;
-                        let consumed = self.count_through(&prefix, &kv.key).await?;
-                        Some(total.saturating_sub(consumed))
-                    } else {
-                        None
+                    if !more {
+                        return Ok(ListPage { count: matched, resource_version: revision, ..Default::default() });
+                    }
+                    // The total is counted once, on the first page, and carried in the token.
+                    let total = match token.as_ref().and_then(|t| t.total) {
+                        Some(total) => Some(total),
+                        None if !selective => Some(self.store.count(&prefix).await.map_err(objects::store_error)?),
+                        None => None,
                     };
-                    return Ok(ListResult {
-                        items,
+                    let next = ContinueToken { revision, start_after: kv.key.clone(), scanned, total };
+                    token = Some(next);
+                    let next = token.as_ref().map(ContinueToken::encode);
+                    return Ok(ListPage {
+                        count: matched,
                         resource_version: revision,
-                        continue_token,
-                        remaining_item_count: remaining,
+                        continue_token: next,
+                        remaining_item_count: total.map(|t| t.saturating_sub(scanned)),
                     });
                 }
             }
             match range.kvs.last() {
                 Some(last) if range.more => start_after = Some(last.key.clone()),
-                _ => {
-                    return Ok(ListResult {
-                        items,
-                        resource_version: revision,
-                        continue_token: None,
-                        remaining_item_count: None,
-                    });
-                }
-            }
-        }
-    }
-
-    /// Keys under `prefix` up to and including `key` (for remainingItemCount).
-    async fn count_through(&self, prefix: &str, key: &str) -> Result<u64, ApiError> {
-        let mut count = 0u64;
-        let mut after: Option<String> = None;
-        loop {
-            let range = self.store.range(prefix, after.as_deref(), Some(4096)).await.map_err(objects::store_error)?;
-            for kv in &range.kvs {
-                if kv.key.as_str() > key {
-                    return Ok(count);
-                }
-                count += 1;
-            }
-            match range.kvs.last() {
-                Some(last) if range.more => after = Some(last.key.clone()),
-                _ => return Ok(count),
+                _ => return Ok(ListPage { count: matched, resource_version: revision, ..Default::default() }),
             }
         }
     }
@@ -990,15 +1029,19 @@ fn random_suffix() -> String {
     id.as_bytes().iter().take(5).map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect()
 }
 
-/// The opaque `continue` token: the list's revision and the last key returned.
+/// The opaque `continue` token: the list's revision, the last key returned, how many
+/// keys were scanned so far and, for unfiltered lists, the total at the first page.
 struct ContinueToken {
     revision: i64,
     start_after: String,
+    scanned: u64,
+    total: Option<u64>,
 }
 
 impl ContinueToken {
     fn encode(&self) -> String {
-        let raw = json!({"v": "flotilla.dev/v1", "rv": self.revision, "start": self.start_after}).to_string();
+        let raw = json!({"v": "flotilla.dev/v1", "rv": self.revision, "start": self.start_after, "scanned": self.scanned, "total": self.total})
+            .to_string();
         URL_SAFE_NO_PAD.encode(raw.as_bytes())
     }
 
@@ -1008,7 +1051,9 @@ impl ContinueToken {
         let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         let revision = value.get("rv").and_then(Value::as_i64).ok_or_else(invalid)?;
         let start_after = value.get("start").and_then(Value::as_str).ok_or_else(invalid)?.to_string();
-        Ok(ContinueToken { revision, start_after })
+        let scanned = value.get("scanned").and_then(Value::as_u64).unwrap_or(0);
+        let total = value.get("total").and_then(Value::as_u64);
+        Ok(ContinueToken { revision, start_after, scanned, total })
     }
 }
 
@@ -1018,9 +1063,12 @@ mod tests {
 
     #[test]
     fn continue_token_round_trips() {
-        let token = ContinueToken { revision: 42, start_after: "/registry/core/pods/ns/a".into() }.encode();
+        let token =
+            ContinueToken { revision: 42, start_after: "/registry/core/pods/ns/a".into(), scanned: 7, total: Some(9) }
+                .encode();
         let back = ContinueToken::decode(&token).expect("decodes");
         assert_eq!(back.revision, 42);
+        assert_eq!((back.scanned, back.total), (7, Some(9)));
         assert_eq!(back.start_after, "/registry/core/pods/ns/a");
         assert!(ContinueToken::decode("!!!").is_err());
     }
