@@ -1,0 +1,44 @@
+//! Hostile test plugin: a placement filter that opens a TCP connection, so the component
+//! imports `wasi:sockets`, which no Flotilla world grants. The host refuses it on load.
+
+wit_bindgen::generate!({
+    path: "../../../wit/placement-filter",
+    world: "placement-filter",
+    generate_all,
+});
+
+use exports::flotilla::placement_filter::filter::{FilterResult, Guest};
+use flotilla::types::types::{ClusterBatch, Description, OwnerRef, Reads};
+
+fn reads() -> Reads {
+    Reads { labels: vec![], claims: vec![], resources: vec![], fields: vec![], kinds: vec![] }
+}
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn describe() -> Description {
+        Description {
+            name: "forbidden-import".into(),
+            version: "0.1.0".into(),
+            summary: "Imports wasi:sockets.".into(),
+            reads: reads(),
+            config_schema: None,
+        }
+    }
+
+    fn validate_config(_config: String) -> Result<Reads, String> {
+        Ok(reads())
+    }
+
+    fn filter(config: String, _owner: OwnerRef, clusters: ClusterBatch) -> Result<FilterResult, String> {
+        // Reachable (the configuration decides), so the sockets import stays in the component.
+        if let Some(addr) = config.strip_prefix("dial ") {
+            let stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+            drop(stream);
+        }
+        Ok(FilterResult { reasons: vec![], verdicts: vec![0; clusters.count as usize], requeue_after_ms: None })
+    }
+}
+
+export!(Plugin);

@@ -1,0 +1,74 @@
+//! Flotilla's WebAssembly plugin host, shared by the hub and the agent.
+//!
+//! Plugins are WebAssembly components implementing one of the worlds in `wit/` (placement
+//! filter and scorer, policy check, rollout strategy, manifest transform). The host:
+//!
+//! - keeps one wasmtime [`Engine`](wasmtime::Engine) per process, with the pooling
+//!   allocator, Cranelift, epoch interruption and deterministic floating point;
+//! - compiles each component once per sha256 into an on-disk cache keyed by the digest and
+//!   the engine's compatibility hash, and keeps one `InstancePre` per loaded plugin;
+//! - validates on load (a push): the bytes are a component, it exports the declared world at
+//!   a compatible version, imports nothing outside that world's grant, instantiates, and
+//!   `describe()` answers ([`PluginHost::load`]);
+//! - runs every call in a fresh `Store` with a deadline, memory, table and instance limits,
+//!   a bounded wasm stack and a bounded result, and maps every failure to a typed
+//!   [`PluginError`] whose message goes into the owning object's status;
+//! - gives no ambient authority: no filesystem, sockets, HTTP or environment, and no clock
+//!   and no randomness in the deterministic worlds;
+//! - counts calls, latency, traps and timeouts per plugin ([`PluginHost::render_prometheus`]).
+//!
+//! ```no_run
+//! # use flotilla_plugin_host::*;
+//! # fn main() -> Result<(), PluginError> {
+//! let host = PluginHost::new(HostConfig::new("/var/lib/flotilla/plugin-cache"))?;
+//! let bytes = std::fs::read("label_filter.wasm").map_err(|e| PluginError::Host(e.to_string()))?;
+//! let plugin = host.load("label-filter", World::PlacementFilter, &bytes)?;
+//! let prepared = host.prepare(&plugin, r#"{"labels": [{"key": "region", "operator": "Exists"}]}"#)?;
+//! let fleet: Vec<ClusterInfo> = vec![]; // ClusterInfo::from_managed_cluster(&object) for each
+//! let clusters = prepared.batch(&fleet); // only what the plugin reads, by column
+//! let owner = OwnerRef { kind: "Placement".into(), namespace: "default".into(), name: "web".into() };
+//! let result = host.placement_filter(&prepared, &owner, &clusters, &host.limits(&[]))?;
+//! let kept = (0..fleet.len()).filter(|&i| result.keeps(i)).count();
+//! # Ok(()) }
+//! ```
+
+pub mod bindings;
+mod cluster;
+mod error;
+mod host;
+mod limits;
+mod metrics;
+mod output;
+mod state;
+mod world;
+
+pub use bindings::exports::flotilla::placement_filter::filter::FilterResult;
+pub use bindings::exports::flotilla::placement_scorer::scorer::ScoreResult;
+pub use bindings::exports::flotilla::policy_check::check::{CheckResult, Compliance, ObjectRef, Violation};
+pub use bindings::exports::flotilla::rollout_strategy::strategy::{RolloutCluster, RolloutDecision, RolloutStatus};
+pub use bindings::flotilla::types::types::{
+    Cluster, ClusterBatch, Description, KindRef, OwnerRef, Reads, ResourceColumn, ResourceQuantity, StringColumn,
+    Timestamp,
+};
+pub use cluster::{ClusterInfo, Projection, Quantity, parse_quantity_milli};
+pub use error::PluginError;
+pub use host::{CacheStats, LoadSource, Plugin, PluginHost, PluginInfo, Prepared};
+pub use limits::{HostConfig, Limits, LimitsOverride};
+pub use metrics::MetricsSnapshot;
+pub use output::TransformOutput;
+pub use state::SpokeReader;
+pub use world::{ItemName, Version, WIT_VERSION, World};
+
+/// The WIT sources of every package, as `(path under wit/, contents)`, for tools that write
+/// them into a new plugin project (`flotilla plugin new`).
+pub const WIT_SOURCES: &[(&str, &str)] = &[
+    ("types/types.wit", include_str!("../../../wit/types/types.wit")),
+    ("placement-filter/placement-filter.wit", include_str!("../../../wit/placement-filter/placement-filter.wit")),
+    ("placement-scorer/placement-scorer.wit", include_str!("../../../wit/placement-scorer/placement-scorer.wit")),
+    ("policy-check/policy-check.wit", include_str!("../../../wit/policy-check/policy-check.wit")),
+    ("rollout-strategy/rollout-strategy.wit", include_str!("../../../wit/rollout-strategy/rollout-strategy.wit")),
+    (
+        "manifest-transform/manifest-transform.wit",
+        include_str!("../../../wit/manifest-transform/manifest-transform.wit"),
+    ),
+];
