@@ -1,14 +1,17 @@
 //! The Flotilla hub: the Kubernetes-compatible API for OCM's kinds and Flotilla's own,
 //! served from a data directory over HTTPS. Controllers (registration, placement,
-//! work, policy, rollout) attach to the running server.
+//! work, policy, rollout) attach to the running server. Registration also decides who
+//! may do what: the admin everything, bootstrap tokens only registration, agents only
+//! their own cluster's objects (see docs/registration.md).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use flotilla_apiserver::DEFAULT_MAX_BODY_BYTES;
 use flotilla_apiserver::host::{self, HostOptions, Layout, RunningServer};
-use flotilla_apiserver::{DEFAULT_MAX_BODY_BYTES, MastersOnly};
+use flotilla_registration::{Registration, RegistrationConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -25,10 +28,50 @@ pub struct HubConfig {
     pub extra_sans: Vec<String>,
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Clusters accepted without `flotilla accept`: cluster-name globs (`edge-*`) and
+    /// requester identities (`system:bootstrap:<token ID>`).
+    #[serde(default)]
+    pub auto_accept: Vec<String>,
+    /// Validity of the certificates the hub signs for agents (CSRs may ask for less).
+    #[serde(default = "default_cert_validity_seconds")]
+    pub cert_validity_seconds: u64,
+    /// A cluster becomes unreachable when its lease is older than this many lease durations.
+    #[serde(default = "default_lease_grace_factor")]
+    pub lease_grace_factor: u32,
+}
+
+impl HubConfig {
+    /// A configuration listening on `listen` with every other setting at its default.
+    pub fn new(listen: SocketAddr) -> HubConfig {
+        HubConfig {
+            listen,
+            extra_sans: Vec::new(),
+            max_body_bytes: default_max_body(),
+            auto_accept: Vec::new(),
+            cert_validity_seconds: default_cert_validity_seconds(),
+            lease_grace_factor: default_lease_grace_factor(),
+        }
+    }
+
+    fn registration(&self) -> RegistrationConfig {
+        RegistrationConfig {
+            auto_accept: self.auto_accept.clone(),
+            cert_validity: Duration::from_secs(self.cert_validity_seconds),
+            lease_grace_factor: self.lease_grace_factor,
+        }
+    }
 }
 
 fn default_max_body() -> usize {
     DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_cert_validity_seconds() -> u64 {
+    flotilla_registration::DEFAULT_CERT_VALIDITY.as_secs()
+}
+
+fn default_lease_grace_factor() -> u32 {
+    flotilla_registration::DEFAULT_LEASE_GRACE_FACTOR
 }
 
 /// The default data directory: `$FLOTILLA_DATA_DIR`, else `~/.flotilla/hub`.
@@ -86,14 +129,16 @@ fn seed_objects() -> Vec<serde_json::Value> {
 pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Result<RunningServer> {
     let config = load_config(data_dir)?;
     let kinds = flotilla_kinds::hub_kinds().context("loading the hub's kinds")?;
+    let registration = Registration::new(config.registration())
+        .with_context(|| format!("{}: registration settings", config_path(data_dir).display()))?;
     let options = HostOptions {
         data_dir: data_dir.to_path_buf(),
         listen: listen.unwrap_or(config.listen),
         extra_sans: config.extra_sans.clone(),
         kinds,
-        admission: Vec::new(),
-        authorizer: Arc::new(MastersOnly),
-        tokens: Vec::new(),
+        admission: vec![registration.admission()],
+        authorizer: registration.authorizer(),
+        tokens: vec![registration.token_authenticator()],
         max_body_bytes: config.max_body_bytes,
         kubeconfig_path: admin_kubeconfig_path(data_dir),
         cluster_name: "flotilla".to_string(),
@@ -101,5 +146,36 @@ pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Resul
         store_options: Default::default(),
         version: None,
     };
-    Ok(host::start(options).await?)
+    let mut server = host::start(options).await?;
+    let ca = Layout::new(data_dir).load_ca().context("loading the hub CA to sign agents' certificates")?;
+    registration.start(&mut server, ca).context("starting registration")?;
+    Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_json_without_registration_keys_loads_with_defaults() {
+        let old = r#"{"listen": "127.0.0.1:6443", "extraSans": [], "maxBodyBytes": 1024}"#;
+        let config: HubConfig = serde_json::from_str(old).expect("an older hub.json loads");
+        assert!(config.auto_accept.is_empty());
+        assert_eq!(config.cert_validity_seconds, 365 * 24 * 3600);
+        assert_eq!(config.lease_grace_factor, 5);
+        assert_eq!(config.max_body_bytes, 1024);
+
+        let text = serde_json::to_string(&HubConfig::new("127.0.0.1:0".parse().expect("addr"))).expect("json");
+        for key in ["autoAccept", "certValiditySeconds", "leaseGraceFactor"] {
+            assert!(text.contains(key), "{key} in {text}");
+        }
+        let set: HubConfig = serde_json::from_str(
+            r#"{"listen": "127.0.0.1:6443", "autoAccept": ["edge-*"], "certValiditySeconds": 3600, "leaseGraceFactor": 2}"#,
+        )
+        .expect("hub.json");
+        let registration = set.registration();
+        assert_eq!(registration.auto_accept, ["edge-*"]);
+        assert_eq!(registration.cert_validity, Duration::from_secs(3600));
+        assert_eq!(registration.lease_grace_factor, 2);
+    }
 }

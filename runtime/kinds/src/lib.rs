@@ -130,6 +130,9 @@ fn with_webhook_rules(mut def: ResourceDef) -> ResourceDef {
         ("work.open-cluster-management.io", "ManifestWorkReplicaSet") => {
             def.validator = Some(validators::manifest_work_replica_set);
         }
+        ("flotilla.dev", "BootstrapToken") => {
+            def.validator = Some(validators::bootstrap_token);
+        }
         _ => {}
     }
     def

@@ -45,6 +45,7 @@ fn hub_kinds_load() {
         ("policy.open-cluster-management.io", "v1", "placementbindings", "PlacementBinding", true),
         ("policy.open-cluster-management.io", "v1beta1", "policysets", "PolicySet", true),
         ("flotilla.dev", "v1alpha1", "wasmplugins", "WasmPlugin", false),
+        ("flotilla.dev", "v1alpha1", "bootstraptokens", "BootstrapToken", false),
     ];
     assert_eq!(kinds.len(), expected.len(), "{:?}", gvp(&kinds));
     for (group, version, plural, kind, namespaced) in expected {
@@ -59,6 +60,19 @@ fn hub_kinds_load() {
     assert!(wp.status_subresource);
     let columns: Vec<(&str, i32)> = wp.printer_columns.iter().map(|c| (c.name.as_str(), c.priority)).collect();
     assert_eq!(columns, vec![("World", 0), ("Version", 0), ("Digest", 1), ("Age", 0)]);
+    let bt = find(&kinds, "flotilla.dev", "v1alpha1", "bootstraptokens");
+    assert!(!bt.status_subresource);
+    let columns: Vec<(&str, i32)> = bt.printer_columns.iter().map(|c| (c.name.as_str(), c.priority)).collect();
+    assert_eq!(columns, vec![("Expires", 0), ("Usages", 1), ("Description", 0), ("Age", 0)]);
+    let token = json!({"apiVersion": "flotilla.dev/v1alpha1", "kind": "BootstrapToken", "metadata": {"name": "abc123"},
+        "spec": {"secretHash": format!("sha256:{}", "0".repeat(64))}});
+    let admitted = admit(bt, &token, None).unwrap();
+    assert_eq!(admitted["spec"]["usages"], json!(["registration"]));
+    let mut bad = token.clone();
+    bad["metadata"]["name"] = json!("not-a-token-id");
+    bad["spec"]["secretHash"] = json!("abc");
+    let err = admit(bt, &bad, None).unwrap_err();
+    assert!(err.contains("metadata.name") && err.contains("spec.secretHash"), "{err}");
 }
 
 #[test]
@@ -433,7 +447,8 @@ fn webhook_rules_are_attached() {
             "managedclustersetbindings",
             "placements",
             "manifestworks",
-            "manifestworkreplicasets"
+            "manifestworkreplicasets",
+            "bootstraptokens"
         ]
     );
     let spoke = spoke_kinds().unwrap();

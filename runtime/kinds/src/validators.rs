@@ -64,6 +64,23 @@ pub fn managed_cluster_set_binding(obj: &Value, old: Option<&Value>) -> Vec<Fiel
     }
 }
 
+/// BootstrapToken: the name is the token ID, six lowercase letters or digits (kubeadm's
+/// bootstrap token format `[a-z0-9]{6}.[a-z0-9]{16}`), so that a presented token maps to
+/// exactly one object.
+pub fn bootstrap_token(obj: &Value, _old: Option<&Value>) -> Vec<FieldError> {
+    let name = get_str(obj, &["metadata", "name"]).unwrap_or_default();
+    let valid = name.len() == 6 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if valid || name.is_empty() {
+        // An empty name is reported by the generic metadata checks.
+        return Vec::new();
+    }
+    vec![FieldError::invalid(
+        "metadata.name",
+        &json!(name),
+        "must be the token ID: exactly 6 lowercase letters or digits ([a-z0-9]{6})",
+    )]
+}
+
 /// ManifestWork: every manifest has `apiVersion`, `kind` and `metadata.name` (no
 /// `generateName`), and no two manifests name the same object (OCM's work webhook).
 pub fn manifest_work(obj: &Value, _old: Option<&Value>) -> Vec<FieldError> {
@@ -381,6 +398,15 @@ mod tests {
         let errs = managed_cluster_set_binding(&binding("prod", "other"), Some(&old));
         assert_eq!(fields(&errs), vec!["spec.clusterSet"]);
         assert!(errs[0].message.ends_with(IMMUTABLE));
+    }
+
+    #[test]
+    fn bootstrap_token_names_are_token_ids() {
+        let token = |name: &str| json!({"metadata": {"name": name}, "spec": {"secretHash": "sha256:00"}});
+        assert!(bootstrap_token(&token("abc123"), None).is_empty());
+        for bad in ["abc12", "abc1234", "ABC123", "abc-12"] {
+            assert_eq!(fields(&bootstrap_token(&token(bad), None)), vec!["metadata.name"], "{bad}");
+        }
     }
 
     fn work(manifests: Value) -> Value {

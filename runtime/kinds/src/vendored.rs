@@ -1,6 +1,6 @@
 //! CustomResourceDefinition manifests compiled into the binary: OCM's own CRDs,
 //! vendored unmodified under `crds/` (see `crds/README.md` for where each came from),
-//! and Flotilla's WasmPlugin CRD.
+//! and Flotilla's own CRDs (WasmPlugin, BootstrapToken).
 
 use serde_json::Value;
 
@@ -44,6 +44,7 @@ pub const CRD_FILES: &[CrdFile] = &[
     crd!("policy.open-cluster-management.io_placementbindings.yaml", Side::Hub),
     crd!("policy.open-cluster-management.io_policysets.yaml", Side::Hub),
     crd!("flotilla.dev_wasmplugins.yaml", Side::Hub),
+    crd!("flotilla.dev_bootstraptokens.yaml", Side::Hub),
     crd!("0000_02_clusters.open-cluster-management.io_clusterclaims.crd.yaml", Side::Spoke),
     crd!("0000_01_work.open-cluster-management.io_appliedmanifestworks.crd.yaml", Side::Spoke),
     crd!("policy.open-cluster-management.io_configurationpolicies.yaml", Side::Spoke),
