@@ -1,0 +1,103 @@
+//! The agent's heartbeat (docs/registration.md, "Health"; OCM `lease_controller.go`): Lease
+//! `managed-cluster-lease` in the cluster namespace, holder the agent ID, renewed every
+//! `leaseDurationSeconds` with jitter 0.25. The hub marks the cluster unreachable when the
+//! lease grows older than its grace.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::AgentError;
+use crate::client::SharedClient;
+use crate::error::api_code;
+use crate::util::{Backoff, jittered, sleep_or_shutdown};
+
+pub const LEASE_NAME: &str = "managed-cluster-lease";
+pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(60);
+/// OCM's jitter factor for lease renewal.
+pub const LEASE_JITTER: f64 = 0.25;
+
+pub(crate) struct LeaseLoop {
+    pub cluster: String,
+    pub agent_id: String,
+    pub hub: SharedClient,
+    pub duration: watch::Receiver<Duration>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl LeaseLoop {
+    pub async fn run(mut self) {
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        let mut failing = false;
+        loop {
+            let duration = *self.duration.borrow_and_update();
+            let delay = match renew(&self.hub.get(), &self.cluster, &self.agent_id, duration).await {
+                Ok(()) => {
+                    if failing {
+                        tracing::info!(cluster = %self.cluster, "lease renewed again");
+                    } else {
+                        tracing::debug!(cluster = %self.cluster, "lease renewed");
+                    }
+                    failing = false;
+                    backoff.reset();
+                    jittered(duration, LEASE_JITTER)
+                }
+                Err(e) => {
+                    // Retry sooner than the period, so a short outage does not cost a whole
+                    // lease duration, but never later than it.
+                    let delay = backoff.next_delay().min(duration);
+                    tracing::warn!(cluster = %self.cluster, error = %e, retry_in = ?delay, "cannot renew the lease on the hub");
+                    failing = true;
+                    delay
+                }
+            };
+            tokio::select! {
+                stop = sleep_or_shutdown(delay, &mut self.shutdown) => if stop { return },
+                // A new duration (read from the ManagedCluster) takes effect at once.
+                changed = self.duration.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+}
+
+/// Renews (or creates) the lease.
+pub async fn renew(client: &kube::Client, cluster: &str, agent_id: &str, duration: Duration) -> Result<(), AgentError> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), cluster);
+    let now = MicroTime(Timestamp::now());
+    let seconds = i32::try_from(duration.as_secs()).unwrap_or(i32::MAX);
+    let patch = json!({"spec": {"holderIdentity": agent_id, "leaseDurationSeconds": seconds, "renewTime": now}});
+    match api.patch(LEASE_NAME, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => Ok(()),
+        Err(e) if api_code(&e) == Some(404) => {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(LEASE_NAME.to_string()),
+                    namespace: Some(cluster.to_string()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some(agent_id.to_string()),
+                    lease_duration_seconds: Some(seconds),
+                    acquire_time: Some(now.clone()),
+                    renew_time: Some(now),
+                    ..LeaseSpec::default()
+                }),
+            };
+            match api.create(&PostParams::default(), &lease).await {
+                Ok(_) => Ok(()),
+                // Someone (the hub creates missing leases) was faster: renew next time.
+                Err(e) if api_code(&e) == Some(409) => Ok(()),
+                Err(e) if api_code(&e) == Some(404) => Err(AgentError::kube(format!(
+                    "creating lease {cluster}/{LEASE_NAME} (the cluster namespace does not exist yet: has the hub accepted the cluster?)"
+                ))(e)),
+                Err(e) => Err(AgentError::kube(format!("creating lease {cluster}/{LEASE_NAME}"))(e)),
+            }
+        }
+        Err(e) => Err(AgentError::kube(format!("renewing lease {cluster}/{LEASE_NAME}"))(e)),
+    }
+}

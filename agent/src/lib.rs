@@ -1,0 +1,206 @@
+//! The Flotilla agent: runs beside (or inside) a managed cluster and joins it to the hub,
+//! following OCM registration and docs/registration.md:
+//!
+//! - join ([`join`]): pin the hub CA by hash ([`pinning`]), generate a key locally, create
+//!   the ManagedCluster and a CSR with a bootstrap token, wait for acceptance, keep the
+//!   identity in the data directory ([`datadir`]) and use mutual TLS from then on;
+//! - health: renew the Lease ([`lease`]) and report conditions, version, capacity
+//!   ([`quantity`]) and ClusterClaims ([`claims`]) on the ManagedCluster ([`status`]);
+//! - rotation ([`rotation`]): renew the certificate at 75–80 % of its life and swap the hub
+//!   client under the running loops.
+//!
+//! It never deletes anything on its spoke because the hub is unreachable: every failure
+//! towards the hub is logged and retried with backoff.
+//!
+//! [`run`] is the whole agent; many can run in one process (tests, benchmarks).
+
+pub mod claims;
+mod client;
+pub mod csr;
+pub mod datadir;
+mod error;
+pub mod join;
+pub mod lease;
+pub mod pinning;
+pub mod quantity;
+pub mod rotation;
+mod spoke;
+pub mod status;
+mod util;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use client::SharedClient;
+pub use error::AgentError;
+pub use spoke::{Spoke, SpokeSource};
+
+/// Everything `flotilla agent join` can be told.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// The hub's API URL (`https://HOST:PORT`).
+    pub hub_url: String,
+    /// The ManagedCluster name (a DNS-1123 label).
+    pub cluster_name: String,
+    /// The bootstrap token (`ID.SECRET`); needed only until the agent has an identity.
+    pub token: Option<String>,
+    /// `sha256:<hex>` of the hub CA's public key; needed unless the data directory already
+    /// holds `hub-ca.crt`.
+    pub hub_ca_hash: Option<String>,
+    pub spoke: SpokeSource,
+    pub data_dir: PathBuf,
+    /// Lease renewal period; `None`: the ManagedCluster's `spec.leaseDurationSeconds` (60 by
+    /// default). When set, a ManagedCluster the agent creates gets it too, so the hub's
+    /// grace matches (short durations for tests).
+    pub lease_duration: Option<Duration>,
+    /// `--max-custom-cluster-claims`.
+    pub max_custom_cluster_claims: usize,
+    /// How often health, version, capacity and claims are read and reported.
+    pub status_period: Duration,
+    /// How long a spoke health failure must last before Available turns False.
+    pub health_grace: Duration,
+    /// How often a failing spoke is probed again while that grace runs.
+    pub health_retry: Duration,
+    /// `spec.expirationSeconds` of the agent's CSRs (the hub's default when `None`).
+    pub cert_expiration_seconds: Option<i32>,
+}
+
+impl AgentOptions {
+    /// Options with OCM's defaults for everything not given.
+    pub fn new(hub_url: &str, cluster_name: &str, data_dir: impl Into<PathBuf>, spoke: SpokeSource) -> AgentOptions {
+        AgentOptions {
+            hub_url: hub_url.to_string(),
+            cluster_name: cluster_name.to_string(),
+            token: None,
+            hub_ca_hash: None,
+            spoke,
+            data_dir: data_dir.into(),
+            lease_duration: None,
+            max_custom_cluster_claims: claims::DEFAULT_MAX_CUSTOM_CLAIMS,
+            status_period: status::DEFAULT_STATUS_PERIOD,
+            health_grace: status::DEFAULT_HEALTH_GRACE,
+            health_retry: status::DEFAULT_HEALTH_RETRY,
+            cert_expiration_seconds: None,
+        }
+    }
+}
+
+/// The default data directory of an agent: `$FLOTILLA_AGENT_DATA_DIR`, else
+/// `~/.flotilla/agents/<cluster>`.
+pub fn default_data_dir(cluster_name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("FLOTILLA_AGENT_DATA_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let home =
+        std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".flotilla").join("agents").join(cluster_name)
+}
+
+/// How long the loops get to stop after shutdown before they are dropped.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the agent until `shutdown` resolves: joins if needed, then renews the lease,
+/// reports status and rotates the certificate. Returns an error only when it cannot go on
+/// (join refused or denied, CA mismatch, unusable data directory or spoke); trouble
+/// reaching the hub afterwards is retried for ever.
+pub async fn run(opts: AgentOptions, shutdown: impl Future<Output = ()> + Send) -> Result<(), AgentError> {
+    // kube-rs builds its TLS configuration from the process-wide provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let work = run_until_stopped(opts, stop_rx);
+    tokio::pin!(work);
+    tokio::select! {
+        result = &mut work => result,
+        _ = shutdown => {
+            let _ = stop_tx.send(true);
+            match tokio::time::timeout(STOP_GRACE, work).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("the agent did not stop within {STOP_GRACE:?}; dropping it");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+async fn run_until_stopped(opts: AgentOptions, mut shutdown: watch::Receiver<bool>) -> Result<(), AgentError> {
+    join::validate_cluster_name(&opts.cluster_name)?;
+    let data = datadir::DataDir::new(&opts.data_dir);
+    data.ensure()?;
+    let spoke = Spoke::connect(&opts.spoke, &opts.data_dir, &opts.cluster_name).await?;
+    let result = run_with_spoke(&opts, &data, &spoke, &mut shutdown).await;
+    spoke.shutdown().await;
+    result
+}
+
+async fn run_with_spoke(
+    opts: &AgentOptions,
+    data: &datadir::DataDir,
+    spoke: &Spoke,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), AgentError> {
+    let Some((record, identity)) = join::ensure_identity(opts, data, spoke, shutdown).await? else {
+        return Ok(());
+    };
+    let cluster = opts.cluster_name.clone();
+    let hub_client = client::from_kubeconfig(&identity.kubeconfig(&cluster), "hub").await?;
+    let (hub, swap) = SharedClient::new(hub_client);
+    tracing::info!(cluster = %cluster, agent_id = %record.agent_id, hub = %identity.hub_url, spoke = %spoke.url,
+        "agent running with mutual TLS");
+
+    let (lease_tx, lease_rx) = watch::channel(opts.lease_duration.unwrap_or(lease::DEFAULT_LEASE_DURATION));
+    let mut tasks = JoinSet::new();
+    tasks.spawn(
+        lease::LeaseLoop {
+            cluster: cluster.clone(),
+            agent_id: record.agent_id.clone(),
+            hub: hub.clone(),
+            duration: lease_rx,
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
+    tasks.spawn(
+        status::StatusLoop {
+            cluster: cluster.clone(),
+            hub: hub.clone(),
+            spoke: spoke.clone(),
+            period: opts.status_period,
+            health_retry: opts.health_retry,
+            health: status::HealthTracker::new(opts.health_grace),
+            max_custom_claims: opts.max_custom_cluster_claims,
+            lease_override: opts.lease_duration,
+            lease_duration: lease_tx,
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
+    tasks.spawn(
+        rotation::Rotator {
+            cluster: cluster.clone(),
+            agent_id: record.agent_id.clone(),
+            data: data.clone(),
+            identity,
+            hub,
+            swap,
+            expiration_seconds: opts.cert_expiration_seconds,
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done
+            && e.is_panic()
+        {
+            tracing::error!(cluster = %cluster, error = %e, "an agent loop panicked; stopping the agent");
+            tasks.abort_all();
+            return Err(AgentError::Internal(format!("an agent loop panicked: {e}")));
+        }
+    }
+    Ok(())
+}
