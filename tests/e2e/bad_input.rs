@@ -29,6 +29,33 @@ async fn revision(client: &Client) -> String {
     answer.body["metadata"]["resourceVersion"].as_str().expect("list resourceVersion").to_string()
 }
 
+/// Waits until the hub's registration controllers are done with the accepted cluster "ok"
+/// (its namespace, its acceptance condition, the default and global sets counting it), so
+/// that their writes are not mistaken for writes by bad requests.
+async fn registration_settled(client: &Client) {
+    let has_condition = |body: &Value, type_: &str, status: &str| {
+        body["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == type_ && c["status"] == status))
+    };
+    let sets = "/apis/cluster.open-cluster-management.io/v1beta2/managedclustersets";
+    for _ in 0..300 {
+        let namespace = send(client, Method::GET, "/api/v1/namespaces/ok", "application/json", vec![]).await;
+        let cluster = send(client, Method::GET, &format!("{CLUSTERS}/ok"), "application/json", vec![]).await;
+        let default = send(client, Method::GET, &format!("{sets}/default"), "application/json", vec![]).await;
+        let global = send(client, Method::GET, &format!("{sets}/global"), "application/json", vec![]).await;
+        if namespace.code == 200
+            && has_condition(&cluster.body, "HubAcceptedManagedCluster", "True")
+            && has_condition(&default.body, "ClusterSetEmpty", "False")
+            && has_condition(&global.body, "ClusterSetEmpty", "False")
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the hub's registration controllers did not settle on the new cluster");
+}
+
 fn assert_status(answer: &Answer, code: u16, reason: &str, message_part: &str) {
     assert_eq!(answer.code, code, "{}", answer.body);
     assert_eq!(answer.body["kind"], "Status", "{}", answer.body);
@@ -44,6 +71,7 @@ async fn bad_requests_are_refused_and_change_nothing() {
     let good = br#"{"apiVersion":"cluster.open-cluster-management.io/v1","kind":"ManagedCluster","metadata":{"name":"ok"},"spec":{"hubAcceptsClient":true}}"#;
     let created = send(&client, Method::POST, CLUSTERS, "application/json", good.to_vec()).await;
     assert_eq!(created.code, 201, "{}", created.body);
+    registration_settled(&client).await;
     let before = revision(&client).await;
 
     let answer = send(&client, Method::POST, CLUSTERS, "application/json", b"{\"apiVersion\": ".to_vec()).await;

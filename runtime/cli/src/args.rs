@@ -53,6 +53,20 @@ pub enum Command {
     },
     /// Start a hub and simulated spokes and walk through the whole story.
     Demo(DemoArgs),
+    /// Create, list and revoke bootstrap tokens that let clusters join.
+    Token {
+        #[command(subcommand)]
+        command: crate::registration_cmds::TokenCommand,
+    },
+    /// Accept clusters: approve their certificate requests and set hubAcceptsClient.
+    Accept(crate::registration_cmds::ClusterNames),
+    /// Deny clusters: deny their certificate requests and clear hubAcceptsClient.
+    Deny(crate::registration_cmds::ClusterNames),
+    /// Run the agent of a managed cluster: join the hub and keep the cluster joined.
+    Agent {
+        #[command(subcommand)]
+        command: crate::agent_cmds::AgentCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -42,11 +42,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     heading("Starting an embedded hub and a simulated spoke on loopback");
     if !hub_dir.join("hub.json").exists() {
-        let config = flotilla_hub::HubConfig {
-            listen: loopback,
-            extra_sans: Vec::new(),
-            max_body_bytes: flotilla_apiserver::DEFAULT_MAX_BODY_BYTES,
-        };
+        let config = flotilla_hub::HubConfig::new(loopback);
         flotilla_hub::init(&hub_dir, &config)?;
     }
     let hub = flotilla_hub::start(&hub_dir, Some(loopback)).await?;

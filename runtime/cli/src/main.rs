@@ -2,9 +2,11 @@
 //! hub's Kubernetes-compatible API through a kubeconfig; server commands run the hub, a
 //! simulated spoke or the demo.
 
+mod agent_cmds;
 mod args;
 mod demo;
 mod kubectl;
+mod registration_cmds;
 mod server_cmds;
 
 use std::process::ExitCode;
@@ -30,8 +32,15 @@ fn init_logging(verbose: u8, default_level: &str) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let server_command = matches!(cli.command, Command::Hub { .. } | Command::Spoke { .. });
-    // Client commands report failures themselves; kube's own request error logs only add noise.
-    init_logging(cli.verbose, if server_command { "info" } else { "warn,kube_client=off" });
+    let agent_command = matches!(cli.command, Command::Agent { .. });
+    // Client commands (and the agent) report failures themselves; kube's own request error
+    // logs only add noise.
+    let default_level = match (server_command, agent_command) {
+        (true, _) => "info",
+        (_, true) => "info,kube_client=off",
+        _ => "warn,kube_client=off",
+    };
+    init_logging(cli.verbose, default_level);
     // One process-wide TLS provider, whatever else the dependency graph enables.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
@@ -69,6 +78,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server_cmds::spoke_serve(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Token { command } => {
+            registration_cmds::token(&session().await?, &kubeconfig, context.as_deref(), command).await
+        }
+        Command::Accept(args) => registration_cmds::accept(&session().await?, args).await,
+        Command::Deny(args) => registration_cmds::deny(&session().await?, args).await,
+        Command::Agent { command } => agent_cmds::run(command, cli.kubeconfig.clone(), context.clone()).await,
         Command::Demo(args) => {
             server_cmds::demo(args).await?;
             Ok(ExitCode::SUCCESS)

@@ -22,11 +22,7 @@ pub async fn hub_init(args: HubArgs) -> anyhow::Result<()> {
     check_store(&args)?;
     let data_dir = args.data_dir();
     let listen = parse_listen(args.listen.as_deref().unwrap_or(flotilla_hub::DEFAULT_LISTEN))?;
-    let config = flotilla_hub::HubConfig {
-        listen,
-        extra_sans: args.san.clone(),
-        max_body_bytes: flotilla_apiserver::DEFAULT_MAX_BODY_BYTES,
-    };
+    let config = flotilla_hub::HubConfig { extra_sans: args.san.clone(), ..flotilla_hub::HubConfig::new(listen) };
     let kubeconfig = flotilla_hub::init(&data_dir, &config)?;
     println!("Hub initialized in {}", data_dir.display());
     println!("  admin kubeconfig: {}", kubeconfig.display());

@@ -1,0 +1,223 @@
+//! `flotilla agent join`: the agent side of registration (the `flotilla-agent` crate, see
+//! docs/registration.md). Joins this cluster to a hub, then keeps it joined (lease, status,
+//! certificate rotation) until SIGINT/SIGTERM.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::CommandFactory as _;
+use clap::parser::ValueSource;
+use flotilla_agent::{AgentOptions, SpokeSource};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Join this cluster to a hub and keep it joined (lease, status, certificate rotation).
+    ///
+    /// The spoke is the cluster the global --kubeconfig (and --context) names, else the
+    /// in-cluster configuration or $KUBECONFIG; --simulated starts a simulated spoke in
+    /// this process instead. A data directory that already holds an identity needs neither
+    /// --token nor --hub-ca-hash (restarts).
+    Join(JoinArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct JoinArgs {
+    /// The hub's API URL, such as https://hub.example.com:6443.
+    #[arg(long, value_name = "URL")]
+    pub hub: String,
+    /// Bootstrap token (ID.SECRET) from `flotilla token create`.
+    #[arg(long, value_name = "TOKEN", env = "FLOTILLA_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Name of this cluster on the hub (its ManagedCluster and namespace).
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: String,
+    /// Pin the hub CA by the SHA-256 of its public key (printed by `flotilla token create`).
+    #[arg(long, value_name = "sha256:HEX")]
+    pub hub_ca_hash: Option<String>,
+    /// Start a simulated spoke in this process (under DATA_DIR/spoke) instead of using a cluster.
+    #[arg(long)]
+    pub simulated: bool,
+    /// Where the agent keeps its key, certificate and hub kubeconfig
+    /// [default: $FLOTILLA_AGENT_DATA_DIR, else ~/.flotilla/agents/NAME].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Renew the lease this often [default: the ManagedCluster's leaseDurationSeconds, 60].
+    /// A ManagedCluster the agent creates gets this duration too (short ones are for tests).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_duration_seconds: Option<u64>,
+    /// Report at most this many custom ClusterClaims (sorted by name); reserved ones always.
+    #[arg(long, value_name = "N", default_value_t = flotilla_agent::claims::DEFAULT_MAX_CUSTOM_CLAIMS)]
+    pub max_custom_cluster_claims: usize,
+    /// Check the spoke's health and report status this often.
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub status_sync_seconds: u64,
+    /// A spoke health failure must last this long before the cluster is reported unavailable.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub health_grace_seconds: u64,
+    /// Ask for certificates valid this long [default: the hub's].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(600..))]
+    pub cert_expiration_seconds: Option<i32>,
+}
+
+/// Whether `--kubeconfig` was given on the command line rather than through
+/// `$FLOTILLA_KUBECONFIG`: that variable names the hub for the client commands, and must
+/// not silently become the agent's spoke.
+fn kubeconfig_on_command_line(args: impl IntoIterator<Item = OsString>) -> bool {
+    crate::args::Cli::command()
+        .try_get_matches_from(args)
+        .is_ok_and(|m| m.value_source("kubeconfig") == Some(ValueSource::CommandLine))
+}
+
+/// Where the agent's spoke is, from `--simulated` and the global `--kubeconfig`/`--context`.
+fn spoke_source(simulated: bool, kubeconfig: Option<PathBuf>, context: Option<String>) -> anyhow::Result<SpokeSource> {
+    Ok(match (simulated, kubeconfig) {
+        (true, Some(path)) => {
+            bail!("--simulated and --kubeconfig {} are alternatives: pick the spoke one way", path.display())
+        }
+        (true, None) => SpokeSource::Simulated,
+        (false, Some(path)) => SpokeSource::Kubeconfig { path, context },
+        (false, None) => SpokeSource::Infer,
+    })
+}
+
+fn options(args: JoinArgs, spoke: SpokeSource) -> AgentOptions {
+    let data_dir = args.data_dir.unwrap_or_else(|| flotilla_agent::default_data_dir(&args.cluster_name));
+    let mut opts = AgentOptions::new(&args.hub, &args.cluster_name, data_dir, spoke);
+    opts.token = args.token.filter(|t| !t.is_empty());
+    opts.hub_ca_hash = args.hub_ca_hash;
+    opts.lease_duration = args.lease_duration_seconds.map(Duration::from_secs);
+    opts.max_custom_cluster_claims = args.max_custom_cluster_claims;
+    opts.status_period = Duration::from_secs(args.status_sync_seconds);
+    opts.health_grace = Duration::from_secs(args.health_grace_seconds);
+    opts.cert_expiration_seconds = args.cert_expiration_seconds;
+    opts
+}
+
+pub async fn run(
+    command: AgentCommand,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let AgentCommand::Join(args) = command;
+    let kubeconfig = kubeconfig.filter(|_| kubeconfig_on_command_line(std::env::args_os()));
+    let context = context.filter(|_| kubeconfig.is_some());
+    let spoke = spoke_source(args.simulated, kubeconfig, context)?;
+    let opts = options(args, spoke);
+    eprintln!(
+        "flotilla agent: cluster {} joining {} (data directory {})",
+        opts.cluster_name,
+        opts.hub_url,
+        opts.data_dir.display()
+    );
+    flotilla_agent::run(opts, wait_for_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("stopping the agent");
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stopping the agent");
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    fn argv(args: &[&str]) -> Vec<OsString> {
+        std::iter::once("flotilla").chain(args.iter().copied()).map(OsString::from).collect()
+    }
+
+    fn join(args: &[&str]) -> (Cli, JoinArgs) {
+        let cli = Cli::try_parse_from(argv(args)).unwrap();
+        let Command::Agent { command: AgentCommand::Join(join) } = &cli.command else { panic!("not agent join") };
+        let join = join.clone();
+        (cli, join)
+    }
+
+    #[test]
+    fn parses_agent_join() {
+        let hash = format!("sha256:{}", "ab".repeat(32));
+        let (cli, args) = join(&[
+            "agent",
+            "join",
+            "--hub",
+            "https://127.0.0.1:6443",
+            "--token",
+            "abcdef.0123456789abcdef",
+            "--cluster-name",
+            "c1",
+            "--hub-ca-hash",
+            &hash,
+            "--kubeconfig",
+            "/spoke.kubeconfig",
+            "--data-dir",
+            "/d",
+            "--lease-duration-seconds",
+            "5",
+        ]);
+        assert_eq!(cli.kubeconfig.as_deref(), Some(std::path::Path::new("/spoke.kubeconfig")));
+        let opts = options(args.clone(), SpokeSource::Infer);
+        assert_eq!(opts.hub_url, "https://127.0.0.1:6443");
+        assert_eq!(opts.token.as_deref(), Some("abcdef.0123456789abcdef"));
+        assert_eq!(opts.hub_ca_hash.as_deref(), Some(hash.as_str()));
+        assert_eq!(opts.data_dir, PathBuf::from("/d"));
+        assert_eq!(opts.lease_duration, Some(Duration::from_secs(5)));
+        assert_eq!(opts.max_custom_cluster_claims, 20);
+        assert_eq!(opts.status_period, Duration::from_secs(60));
+        assert_eq!(opts.health_grace, Duration::from_secs(20));
+
+        let (_, args) = join(&["agent", "join", "--hub", "https://h", "--cluster-name", "c1", "--simulated"]);
+        assert!(args.simulated);
+        assert_eq!(options(args, SpokeSource::Simulated).data_dir, flotilla_agent::default_data_dir("c1"));
+
+        assert!(Cli::try_parse_from(argv(&["agent", "join", "--hub", "https://h"])).is_err());
+        assert!(
+            Cli::try_parse_from(argv(&[
+                "agent",
+                "join",
+                "--hub",
+                "h",
+                "--cluster-name",
+                "c",
+                "--lease-duration-seconds",
+                "0"
+            ]))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_spoke_comes_from_the_command_line_only() {
+        let given = argv(&["agent", "join", "--hub", "https://h", "--cluster-name", "c1", "--kubeconfig", "/k"]);
+        assert!(kubeconfig_on_command_line(given));
+        let global_first = argv(&["--kubeconfig", "/k", "agent", "join", "--hub", "https://h", "--cluster-name", "c1"]);
+        assert!(kubeconfig_on_command_line(global_first));
+        let absent = argv(&["agent", "join", "--hub", "https://h", "--cluster-name", "c1"]);
+        assert!(!kubeconfig_on_command_line(absent));
+
+        assert!(matches!(spoke_source(true, None, None).unwrap(), SpokeSource::Simulated));
+        assert!(matches!(spoke_source(false, None, None).unwrap(), SpokeSource::Infer));
+        assert!(matches!(
+            spoke_source(false, Some("/k".into()), Some("ctx".into())).unwrap(),
+            SpokeSource::Kubeconfig { context: Some(_), .. }
+        ));
+        let err = spoke_source(true, Some("/k".into()), None).unwrap_err();
+        assert!(err.to_string().contains("alternatives"), "{err}");
+    }
+}
