@@ -377,3 +377,36 @@ fn invalid_objects_are_rejected_with_the_field_named() {
     assert!(stderr(&out).contains("hubAcceptClient"), "{}", stderr(&out));
     assert!(stdout(&hub.kubectl(&["get", "managedclusters", "-o", "name"])).trim().is_empty());
 }
+
+#[test]
+fn imperative_kubectl_commands_send_protobuf_and_work() {
+    // `kubectl create namespace|secret|configmap` and `kubectl certificate approve` send
+    // built-in kinds as application/vnd.kubernetes.protobuf.
+    let hub = Server::hub();
+    hub.kubectl_ok(&["create", "namespace", "imperative"]);
+    hub.kubectl_ok(&["create", "secret", "generic", "creds", "-n", "imperative", "--from-literal=password=s3cr3t"]);
+    hub.kubectl_ok(&["create", "configmap", "settings", "-n", "imperative", "--from-literal=mode=fast"]);
+    let secret = json(&hub.kubectl_ok(&["get", "secret", "creds", "-n", "imperative", "-o", "json"]));
+    assert_eq!(secret["data"]["password"], "czNjcjN0", "base64 of the literal: {secret}");
+    assert_eq!(secret["type"], "Opaque");
+    let config = json(&hub.kubectl_ok(&["get", "configmap", "settings", "-n", "imperative", "-o", "json"]));
+    assert_eq!(config["data"]["mode"], "fast");
+    // Creating it again is a clean AlreadyExists, not a decoding failure.
+    let again = hub.kubectl(&["create", "namespace", "imperative"]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("AlreadyExists"), "{}", stderr(&again));
+
+    let (_, csr_pem) = flotilla_pki::generate_key_and_csr("operator", &["ops".to_string()]).expect("csr");
+    let request = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, csr_pem);
+    let csr = format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: operator\nspec:\n  \
+         request: {request}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [client auth]\n"
+    );
+    let out = hub.kubectl_stdin(&["create", "-f", "-"], &csr);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let approved = hub.kubectl_ok(&["certificate", "approve", "operator"]);
+    assert!(approved.contains("approved"), "{approved}");
+    let csr = json(&hub.kubectl_ok(&["get", "csr", "operator", "-o", "json"]));
+    let conditions = csr["status"]["conditions"].as_array().expect("conditions");
+    assert!(conditions.iter().any(|c| c["type"] == "Approved" && c["status"] == "True"), "{csr}");
+}

@@ -1,5 +1,5 @@
-//! Admission every Kubernetes-style server needs: Namespace defaults and Secret
-//! `stringData` folding.
+//! Admission every Kubernetes-style server needs: Namespace defaults and Secret `type`
+//! and `stringData` defaulting.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -27,15 +27,19 @@ impl Admission for NamespaceDefaults {
     }
 }
 
-/// Secret `stringData` is write-only: it is folded into base64 `data`.
-pub struct SecretStringData;
+/// Secret defaults: `type` is `Opaque` when unset, and the write-only `stringData` is folded
+/// into base64 `data`.
+pub struct SecretDefaults;
 
-impl Admission for SecretStringData {
+impl Admission for SecretDefaults {
     fn admit(&self, res: &Resource, op: Operation, obj: &mut Value, _old: Option<&Value>) -> Result<(), ApiError> {
         if !(res.def.group.is_empty() && res.def.kind == "Secret") || op == Operation::Delete {
             return Ok(());
         }
         let Some(map) = obj.as_object_mut() else { return Ok(()) };
+        if map.get("type").is_none_or(|t| t.is_null() || t == "") {
+            map.insert("type".into(), json!("Opaque"));
+        }
         let Some(string_data) = map.remove("stringData") else { return Ok(()) };
         let Some(entries) = string_data.as_object() else {
             return Err(ApiError::bad_request("stringData must be a map of strings"));
@@ -55,5 +59,5 @@ impl Admission for SecretStringData {
 }
 
 pub fn builtin_admission() -> Vec<std::sync::Arc<dyn Admission>> {
-    vec![std::sync::Arc::new(NamespaceDefaults), std::sync::Arc::new(SecretStringData)]
+    vec![std::sync::Arc::new(NamespaceDefaults), std::sync::Arc::new(SecretDefaults)]
 }

@@ -182,7 +182,7 @@ pub struct HostOptions {
     pub listen: SocketAddr,
     pub extra_sans: Vec<String>,
     pub kinds: Vec<ResourceDef>,
-    /// Admission hooks beyond the built-in ones (Namespace defaults, Secret stringData).
+    /// Admission hooks beyond the built-in ones (Namespace defaults, Secret type and stringData).
     pub admission: Vec<Arc<dyn Admission>>,
     pub authorizer: Arc<dyn Authorizer>,
     pub tokens: TokenAuthenticators,

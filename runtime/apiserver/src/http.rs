@@ -209,6 +209,7 @@ impl ApiServer {
             && !(sub == "status" && res.def.status_subresource)
             && !(sub == "scale" && res.def.scale.is_some())
             && !(sub == "finalize" && res.def.kind == "Namespace" && res.def.group.is_empty())
+            && !(sub == "approval" && crate::storage::is_csr(&res.def))
         {
             return Err(ApiError::path_not_found(req.uri().path()));
         }
@@ -558,10 +559,10 @@ pub fn decode_body(bytes: &[u8], content_type: &str) -> Result<Value, ApiError> 
         return Err(ApiError::bad_request("the request body is empty"));
     }
     let media = content_type.split(';').next().unwrap_or("").trim();
-    if media == "application/vnd.kubernetes.protobuf" {
-        return Err(ApiError::unsupported_media_type(
-            "protobuf request bodies are not supported: send JSON or YAML (kubectl apply -f and kubectl create -f do)",
-        ));
+    if media == flotilla_kubeproto::CONTENT_TYPE {
+        // kubectl's imperative commands and typed clients send built-in kinds as protobuf.
+        return flotilla_kubeproto::decode(bytes)
+            .map_err(|err| ApiError::bad_request(format!("the request body is not a valid protobuf object: {err}")));
     }
     let yaml_type = content_type.contains("yaml");
     let parsed = if yaml_type {

@@ -12,7 +12,7 @@ use flotilla_apimachinery::apply::{self as ssa};
 use flotilla_apimachinery::names::{validate_label_key, validate_label_value, validate_name};
 use flotilla_apimachinery::patch::{json_merge_patch, json_patch, strategic_merge_patch};
 use flotilla_apimachinery::selector::{FieldSelector, LabelSelector};
-use flotilla_apimachinery::{ApiError, FieldError, NameFormat};
+use flotilla_apimachinery::{ApiError, FieldError, NameFormat, ResourceDef};
 use flotilla_store::{Compare, KeyValue, Op, Store, Txn, TxnResult};
 use serde_json::{Value, json};
 
@@ -584,6 +584,25 @@ impl Storage {
                 }
                 new = only_status;
             }
+            // `kubectl certificate approve|deny`: only the conditions change.
+            Some("approval") if is_csr(&res.def) => {
+                let conditions = new.pointer("/status/conditions").cloned();
+                let mut only_conditions = old.clone();
+                match (only_conditions.get_mut("status").and_then(Value::as_object_mut), conditions) {
+                    (Some(status), Some(conditions)) => {
+                        status.insert("conditions".into(), conditions);
+                    }
+                    (Some(status), None) => {
+                        status.remove("conditions");
+                    }
+                    (None, Some(conditions)) => only_conditions["status"] = json!({"conditions": conditions}),
+                    (None, None) => {}
+                }
+                if managed_fields_done && let Some(mf) = meta::get(&new, "managedFields").cloned() {
+                    meta::set(&mut only_conditions, "managedFields", mf);
+                }
+                new = only_conditions;
+            }
             Some(other) => {
                 return Err(UpdateError::Api(ApiError::path_not_found(&format!("{}/{other}", res.group_resource()))));
             }
@@ -1072,4 +1091,10 @@ mod tests {
         assert_eq!(back.start_after, "/registry/core/pods/ns/a");
         assert!(ContinueToken::decode("!!!").is_err());
     }
+}
+
+/// Whether `def` is `certificates.k8s.io` CertificateSigningRequest, the one kind with an
+/// `approval` subresource.
+pub fn is_csr(def: &ResourceDef) -> bool {
+    def.group == "certificates.k8s.io" && def.kind == "CertificateSigningRequest"
 }

@@ -34,12 +34,15 @@ pub enum KindsError {
     Crd { file: &'static str, message: String },
 }
 
-/// The hub's kinds: OCM's hub CRDs, `WasmPlugin`, and core/v1 Namespace and Event,
-/// coordination.k8s.io/v1 Lease and certificates.k8s.io/v1 CertificateSigningRequest.
+/// The hub's kinds: OCM's hub CRDs, `WasmPlugin`, and core/v1 Namespace, Event, ConfigMap
+/// and Secret (policy hub templates and add-on configuration read them), coordination.k8s.io/v1
+/// Lease and certificates.k8s.io/v1 CertificateSigningRequest.
 pub fn hub_kinds() -> Result<Vec<ResourceDef>, KindsError> {
     let mut kinds = vec![
         builtin::core::namespace(),
         builtin::core::event(),
+        builtin::core::config_map(),
+        builtin::core::secret(),
         builtin::cluster::lease(),
         builtin::cluster::certificate_signing_request(),
     ];

@@ -25,6 +25,8 @@ fn hub_kinds_load() {
     let expected = [
         ("", "v1", "namespaces", "Namespace", false),
         ("", "v1", "events", "Event", true),
+        ("", "v1", "configmaps", "ConfigMap", true),
+        ("", "v1", "secrets", "Secret", true),
         ("coordination.k8s.io", "v1", "leases", "Lease", true),
         ("certificates.k8s.io", "v1", "certificatesigningrequests", "CertificateSigningRequest", false),
         ("cluster.open-cluster-management.io", "v1", "managedclusters", "ManagedCluster", false),
@@ -443,6 +445,8 @@ fn webhook_rules_are_attached() {
     assert_eq!(
         with_validator,
         vec![
+            "configmaps",
+            "secrets",
             "certificatesigningrequests",
             "managedclustersetbindings",
             "placements",
