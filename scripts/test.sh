@@ -21,13 +21,21 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  log "installing the wasm32-wasip2 Rust target (plugins)"
+  rustup target add wasm32-wasip2
+fi
+
 log "toolchain: $(cargo --version), kubectl $(kubectl version --client 2>/dev/null | head -1)"
 log "formatting and lints"
 cargo fmt --all -- --check
+cargo fmt --manifest-path plugins/Cargo.toml --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 log "building"
 cargo build --workspace --all-targets --quiet
+log "building the plugins (wasm32-wasip2 components)"
+bash plugins/build.sh >/dev/null
 
 log "running tests"
 if cargo nextest --version >/dev/null 2>&1; then

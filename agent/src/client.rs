@@ -12,6 +12,7 @@ use crate::AgentError;
 /// five minutes. Watches set their own server-side timeout below this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(330);
+const USER_AGENT: &str = concat!("flotilla-agent/", env!("CARGO_PKG_VERSION"));
 
 /// A kube client from an in-memory kubeconfig (the same path a file on disk takes).
 pub async fn from_kubeconfig(config: &Kubeconfig, what: &str) -> Result<kube::Client, AgentError> {
@@ -20,6 +21,9 @@ pub async fn from_kubeconfig(config: &Kubeconfig, what: &str) -> Result<kube::Cl
     let mut cfg = kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default()).await?;
     cfg.connect_timeout = Some(CONNECT_TIMEOUT);
     cfg.read_timeout = Some(READ_TIMEOUT);
+    // The hub names field managers after the User-Agent (as kube-apiserver does), so what
+    // the agent writes is owned by "flotilla-agent", not "unknown".
+    cfg.headers.push((http::header::USER_AGENT, http::HeaderValue::from_static(USER_AGENT)));
     kube::Client::try_from(cfg).map_err(AgentError::kube(format!("creating the {what} client")))
 }
 

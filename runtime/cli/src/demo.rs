@@ -1,26 +1,41 @@
-//! `flotilla demo`: an embedded hub and a simulated spoke on loopback, OCM objects
-//! applied through the hub's Kubernetes API, and what the hub and the spoke then hold.
-//! The story grows as registration, work, placement, policy and rollout land.
+//! `flotilla demo`: an embedded hub on loopback, three agents with simulated spokes joining
+//! it with a bootstrap token, their acceptance, and OCM objects applied through the hub's
+//! Kubernetes API. The story grows as work, placement, policy and rollout land.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use flotilla_agent::{AgentOptions, SpokeSource};
+use flotilla_registration::names::{CLUSTER_NAME_LABEL, CONDITION_AVAILABLE, CONDITION_JOINED};
+use kube::api::{Api, DynamicObject, ListParams};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::args::DemoArgs;
 use crate::kubectl;
 use crate::kubectl::apply::ApplyArgs;
 use crate::kubectl::get::GetArgs;
 use crate::kubectl::session::Session;
+use crate::registration_cmds::{self, ClusterNames, TokenCreateArgs};
 
 const FLEET: &str = include_str!("../demo/fleet.yaml");
+const SPOKES: [&str; 3] = ["spoke1", "spoke2", "spoke3"];
+/// Short leases so that the demo shows health quickly; OCM's default is 60 s.
+const LEASE: Duration = Duration::from_secs(10);
+/// How long the demo waits for each step before it gives up and says which.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn heading(text: &str) {
     println!("\n=== {text}");
 }
 
-fn get(kind: &str, namespace: Option<&str>) -> GetArgs {
-    GetArgs {
+/// Prints `flotilla get KIND` (in NAMESPACE, else all namespaces).
+async fn show(session: &Session, kind: &str, namespace: Option<&str>) -> anyhow::Result<()> {
+    let args = GetArgs {
         kind: kind.to_string(),
         names: Vec::new(),
         namespace: namespace.map(str::to_string),
@@ -30,7 +45,11 @@ fn get(kind: &str, namespace: Option<&str>) -> GetArgs {
         output: None,
         watch: false,
         show_managed_fields: false,
+    };
+    if kubectl::get::run(session, args).await? != ExitCode::SUCCESS {
+        bail!("flotilla get {kind} failed (see above)");
     }
+    Ok(())
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -40,54 +59,111 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let hub_dir = base.join("hub");
     let loopback: SocketAddr = "127.0.0.1:0".parse().context("loopback address")?;
 
-    heading("Starting an embedded hub and a simulated spoke on loopback");
+    heading("Starting an embedded hub on loopback");
     if !hub_dir.join("hub.json").exists() {
         let config = flotilla_hub::HubConfig::new(loopback);
         flotilla_hub::init(&hub_dir, &config)?;
     }
     let hub = flotilla_hub::start(&hub_dir, Some(loopback)).await?;
-    let spoke_dir = base.join("spoke1");
-    let spoke = flotilla_spoke::start(flotilla_spoke::SpokeOptions {
-        data_dir: spoke_dir.clone(),
-        listen: loopback,
-        name: "spoke1".into(),
-        nodes: 3,
-    })
-    .await?;
     let hub_kubeconfig = flotilla_hub::admin_kubeconfig_path(&hub_dir);
-    let spoke_kubeconfig = flotilla_spoke::kubeconfig_path(&spoke_dir);
-    println!("hub:   {}  (kubectl --kubeconfig {})", hub.url, hub_kubeconfig.display());
-    println!("spoke: {}  (kubectl --kubeconfig {})", spoke.url, spoke_kubeconfig.display());
+    println!("hub: {}  (kubectl --kubeconfig {})", hub.url, hub_kubeconfig.display());
 
-    let result = story(&base, &hub_kubeconfig, &spoke_kubeconfig, &spoke.url).await;
-    spoke.shutdown().await;
+    let (stop_agents, agents_stopped) = watch::channel(false);
+    let mut agents = JoinSet::new();
+    let result = story(&base, &hub_kubeconfig, &mut agents, &agents_stopped).await;
+    let _ = stop_agents.send(true);
+    while let Some(joined) = agents.join_next().await {
+        if let Ok((cluster, Err(e))) = joined {
+            eprintln!("agent {cluster}: {e}");
+        }
+    }
     hub.shutdown().await;
     drop(temp);
     result
 }
 
-async fn story(base: &Path, hub_kubeconfig: &Path, spoke_kubeconfig: &Path, spoke_url: &str) -> anyhow::Result<()> {
+type Agents = JoinSet<(&'static str, Result<(), flotilla_agent::AgentError>)>;
+
+async fn story(
+    base: &Path,
+    hub_kubeconfig: &Path,
+    agents: &mut Agents,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let hub = Session::connect(hub_kubeconfig, None).await?;
-    let spoke = Session::connect(spoke_kubeconfig, None).await?;
 
-    heading("The simulated spoke looks like a fresh cluster");
-    kubectl::get::run(&spoke, get("nodes", Some("default"))).await?;
-    kubectl::get::run(&spoke, get("namespaces", Some("default"))).await?;
+    heading("flotilla token create --ttl 1h");
+    let token_args = TokenCreateArgs { ttl: "1h".into(), description: "flotilla demo".into() };
+    let created = registration_cmds::create_token(&hub, hub_kubeconfig, None, &token_args).await?;
+    println!("token: {}\nJoin a cluster with:\n  {}", created.token.expose(), created.join_command());
 
-    heading("Applying OCM objects to the hub (server-side apply)");
+    heading("Three agents join, each with a simulated spoke (flotilla agent join --simulated)");
+    for cluster in SPOKES {
+        let data_dir = base.join("agents").join(cluster);
+        println!(
+            "flotilla agent join --hub {} --token <token> --hub-ca-hash {} --cluster-name {cluster} --simulated --data-dir {}",
+            created.hub_url,
+            created.hub_ca_hash,
+            data_dir.display()
+        );
+        let mut options = AgentOptions::new(&created.hub_url, cluster, data_dir, SpokeSource::Simulated);
+        options.token = Some(created.token.expose().to_string());
+        options.hub_ca_hash = Some(created.hub_ca_hash.clone());
+        options.lease_duration = Some(LEASE);
+        let mut stop = stop.clone();
+        agents.spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            };
+            (cluster, flotilla_agent::run(options, shutdown).await)
+        });
+    }
+    wait_for_clusters(&hub, agents, "to ask to join", |_| true).await?;
+    wait_for_csrs(&hub, agents).await?;
+    println!("\nThe clusters asked to join; the hub has not accepted them yet:");
+    show(&hub, "managedclusters", None).await?;
+
+    heading("flotilla accept spoke1 spoke2 spoke3");
+    let names = ClusterNames { names: SPOKES.iter().map(|s| s.to_string()).collect() };
+    registration_cmds::accept(&hub, names).await?;
+    wait_for_clusters(&hub, agents, "to be joined and available", |cluster| {
+        condition_is_true(cluster, CONDITION_JOINED) && condition_is_true(cluster, CONDITION_AVAILABLE)
+    })
+    .await?;
+    println!("\nEach agent now holds a client certificate for its own cluster only, and renews its lease:");
+    show(&hub, "managedclusters", None).await?;
+    println!();
+    show(&hub, "leases", None).await?;
+    let spoke1_kubeconfig = base.join("agents/spoke1/hub.kubeconfig");
+    let as_spoke1 = Session::connect(&spoke1_kubeconfig, None).await?;
+    println!("\nAs spoke1's agent (kubectl --kubeconfig {}):", spoke1_kubeconfig.display());
+    let clusters: Api<DynamicObject> = Api::all_with(as_spoke1.client.clone(), &registration_cmds::managed_clusters());
+    match clusters.get("spoke1").await {
+        Ok(_) => println!("  get managedcluster spoke1: allowed"),
+        Err(e) => bail!("spoke1's agent cannot read its own cluster: {e}"),
+    }
+    match clusters.get("spoke2").await {
+        Ok(_) => bail!("spoke1's agent could read spoke2's cluster: per-cluster authorization is broken"),
+        Err(e) => println!("  get managedcluster spoke2: {}", kubectl::errors::kube_message(&e)),
+    }
+
+    heading("Applying the fleet to the hub (server-side apply): labels, a cluster set, a placement, work");
     let fleet = base.join("fleet.yaml");
-    std::fs::write(&fleet, FLEET.replace("SPOKE_URL", spoke_url))
-        .with_context(|| format!("cannot write {}", fleet.display()))?;
+    std::fs::write(&fleet, FLEET).with_context(|| format!("cannot write {}", fleet.display()))?;
     let apply = ApplyArgs {
         files: vec![fleet],
         recursive: false,
         namespace: None,
-        force_conflicts: false,
+        // The hub put the clusters in the `default` set when they joined; moving them to
+        // `demo` takes that label over.
+        force_conflicts: true,
         field_manager: "flotilla-demo".into(),
         server_side: true,
         dry_run: "none".into(),
     };
-    kubectl::apply::run(&hub, apply).await?;
+    if kubectl::apply::run(&hub, apply).await? != ExitCode::SUCCESS {
+        bail!("applying the demo fleet failed (see above)");
+    }
 
     heading("What the hub holds");
     for (kind, ns) in [
@@ -97,11 +173,87 @@ async fn story(base: &Path, hub_kubeconfig: &Path, spoke_kubeconfig: &Path, spok
         ("placements", Some("apps")),
         ("manifestworks", Some("spoke1")),
     ] {
-        kubectl::get::run(&hub, get(kind, ns)).await?;
+        show(&hub, kind, ns).await?;
         println!();
     }
     heading("Try it yourself while a hub runs");
     println!("flotilla hub init --data-dir /tmp/hub && flotilla hub serve --data-dir /tmp/hub");
-    println!("kubectl --kubeconfig /tmp/hub/admin.kubeconfig apply -f tests/fixtures/ocm/");
+    println!("export FLOTILLA_KUBECONFIG=/tmp/hub/admin.kubeconfig");
+    println!("flotilla token create --ttl 1h     # prints the join command");
+    println!("flotilla agent join ... --cluster-name edge1 --simulated --data-dir /tmp/edge1");
+    println!("flotilla accept edge1 && flotilla get managedclusters");
     Ok(())
+}
+
+fn condition_is_true(cluster: &Value, type_: &str) -> bool {
+    cluster
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|conditions| conditions.iter().any(|c| c["type"] == type_ && c["status"] == "True"))
+}
+
+/// Waits until every demo cluster's agent has asked for its certificate.
+async fn wait_for_csrs(hub: &Session, agents: &mut Agents) -> anyhow::Result<()> {
+    let api: Api<DynamicObject> = Api::all_with(hub.client.clone(), &registration_cmds::csrs());
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        let list = api.list(&ListParams::default()).await.context("listing certificate signing requests")?;
+        let waiting: Vec<&str> = SPOKES
+            .into_iter()
+            .filter(|cluster| {
+                !list.items.iter().any(|csr| {
+                    csr.metadata.labels.as_ref().and_then(|l| l.get(CLUSTER_NAME_LABEL)).map(String::as_str)
+                        == Some(*cluster)
+                })
+            })
+            .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        pause(agents, deadline, &format!("the certificate requests of {}", waiting.join(", "))).await?;
+    }
+}
+
+/// Sleeps a little before the next poll; fails when `deadline` passed or an agent stopped.
+async fn pause(agents: &mut Agents, deadline: tokio::time::Instant, waiting_for: &str) -> anyhow::Result<()> {
+    if tokio::time::Instant::now() >= deadline {
+        bail!("gave up after {STEP_TIMEOUT:?} waiting for {waiting_for}");
+    }
+    tokio::select! {
+        Some(Ok((cluster, result))) = agents.join_next() => match result {
+            Err(e) => bail!("the agent of {cluster} stopped: {e}"),
+            Ok(()) => bail!("the agent of {cluster} stopped"),
+        },
+        _ = tokio::time::sleep(Duration::from_millis(250)) => Ok(()),
+    }
+}
+
+/// Waits until every demo cluster exists and satisfies `ready`; fails early, with the
+/// agent's error, if an agent stops.
+async fn wait_for_clusters(
+    hub: &Session,
+    agents: &mut Agents,
+    what: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> anyhow::Result<()> {
+    let api: Api<DynamicObject> = Api::all_with(hub.client.clone(), &registration_cmds::managed_clusters());
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        let list = api.list(&ListParams::default()).await.context("listing managed clusters")?;
+        let mut waiting: Vec<&str> = Vec::new();
+        for cluster in SPOKES {
+            let found = list.items.iter().find(|item| item.metadata.name.as_deref() == Some(cluster));
+            let ok = match found {
+                Some(item) => ready(&serde_json::to_value(item)?),
+                None => false,
+            };
+            if !ok {
+                waiting.push(cluster);
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        pause(agents, deadline, &format!("{} {what}", waiting.join(", "))).await?;
+    }
 }

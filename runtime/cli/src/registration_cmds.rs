@@ -60,7 +60,7 @@ fn bootstrap_tokens() -> ApiResource {
     }
 }
 
-fn managed_clusters() -> ApiResource {
+pub(crate) fn managed_clusters() -> ApiResource {
     ApiResource {
         group: "cluster.open-cluster-management.io".into(),
         version: "v1".into(),
@@ -70,7 +70,7 @@ fn managed_clusters() -> ApiResource {
     }
 }
 
-fn csrs() -> ApiResource {
+pub(crate) fn csrs() -> ApiResource {
     ApiResource {
         group: "certificates.k8s.io".into(),
         version: "v1".into(),
@@ -112,22 +112,60 @@ pub fn parse_ttl(text: &str) -> anyhow::Result<Option<std::time::Duration>> {
     Ok(Some(std::time::Duration::from_secs(total)))
 }
 
-/// The join command for a hub: its URL and CA hash come from the kubeconfig in use.
-fn join_command(kubeconfig: &Path, context: Option<&str>, token: &Token) -> anyhow::Result<String> {
+/// A bootstrap token stored on the hub, with what an agent needs to join with it.
+pub struct CreatedToken {
+    pub token: Token,
+    pub expiration: Option<Timestamp>,
+    /// The hub's URL, from the kubeconfig in use.
+    pub hub_url: String,
+    /// `sha256:<hex>` of the hub CA's public key, for `--hub-ca-hash`.
+    pub hub_ca_hash: String,
+}
+
+impl CreatedToken {
+    /// The `flotilla agent join` command line for this token.
+    pub fn join_command(&self) -> String {
+        format!(
+            "flotilla agent join --hub {} --token {} --hub-ca-hash {} --cluster-name <name>",
+            self.hub_url,
+            self.token.expose(),
+            self.hub_ca_hash
+        )
+    }
+}
+
+/// Creates a bootstrap token on the hub. The hub URL and CA hash for the join command come
+/// from the kubeconfig in use; they are read first, so a kubeconfig without a CA fails
+/// before a token exists.
+pub async fn create_token(
+    session: &Session,
+    kubeconfig: &Path,
+    context: Option<&str>,
+    args: &TokenCreateArgs,
+) -> anyhow::Result<CreatedToken> {
     let config = flotilla_pki::Kubeconfig::load(kubeconfig)?;
     let resolved = config.resolve(context)?;
-    let server = resolved.server.trim_end_matches('/').to_string();
-    if server.is_empty() {
+    let hub_url = resolved.server.trim_end_matches('/').to_string();
+    if hub_url.is_empty() {
         bail!("kubeconfig {}: the cluster has no server URL", kubeconfig.display());
     }
     let ca = resolved.ca_pem.with_context(|| {
         format!("kubeconfig {}: the cluster has no certificate-authority(-data) to pin", kubeconfig.display())
     })?;
-    let hash = flotilla_pki::ca_hash_of_pem(&ca)?;
-    Ok(format!(
-        "flotilla agent join --hub {server} --token {} --hub-ca-hash {hash} --cluster-name <name>",
-        token.expose()
-    ))
+    let hub_ca_hash = flotilla_pki::ca_hash_of_pem(&ca)?;
+    let expiration = match parse_ttl(&args.ttl)? {
+        Some(ttl) => Some(
+            Timestamp::now()
+                .checked_add(jiff::SignedDuration::try_from(ttl).context("--ttl is too long")?)
+                .context("--ttl is too long")?,
+        ),
+        None => None,
+    };
+    let token = Token::generate().context("no randomness for the token")?;
+    let object: DynamicObject = serde_json::from_value(token::object(&token, expiration, &args.description))?;
+    let api: Api<DynamicObject> = Api::all_with(session.client.clone(), &bootstrap_tokens());
+    api.create(&PostParams::default(), &object).await.map_err(|e| anyhow::anyhow!(kube_message(&e)))?;
+    Ok(CreatedToken { token, expiration, hub_url, hub_ca_hash })
 }
 
 pub async fn token(
@@ -139,25 +177,16 @@ pub async fn token(
     let api: Api<DynamicObject> = Api::all_with(session.client.clone(), &bootstrap_tokens());
     match command {
         TokenCommand::Create(args) => {
-            let ttl = parse_ttl(&args.ttl)?;
-            let token = Token::generate().context("no randomness for the token")?;
-            let expiration = match ttl {
-                Some(ttl) => Some(
-                    Timestamp::now()
-                        .checked_add(jiff::SignedDuration::try_from(ttl).context("--ttl is too long")?)
-                        .context("--ttl is too long")?,
-                ),
-                None => None,
-            };
-            // Compute the join command first: a kubeconfig without a CA fails before a token exists.
-            let join = join_command(kubeconfig, context, &token)?;
-            let object: DynamicObject = serde_json::from_value(token::object(&token, expiration, &args.description))?;
-            api.create(&PostParams::default(), &object).await.map_err(|e| anyhow::anyhow!(kube_message(&e)))?;
-            let expires = match expiration {
+            let created = create_token(session, kubeconfig, context, &args).await?;
+            let expires = match created.expiration {
                 Some(at) => format!("{} (in {})", at.strftime("%Y-%m-%dT%H:%M:%SZ"), args.ttl.trim()),
                 None => "never".to_string(),
             };
-            session.out(&format!("token: {}\nexpires: {expires}\nJoin a cluster with:\n  {join}\n", token.expose()))?;
+            session.out(&format!(
+                "token: {}\nexpires: {expires}\nJoin a cluster with:\n  {}\n",
+                created.token.expose(),
+                created.join_command()
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::List => {
@@ -225,7 +254,7 @@ async fn pending_csrs(session: &Session, cluster: &str) -> anyhow::Result<Vec<Va
     Ok(out)
 }
 
-/// Approves or denies one CSR through its status, as `kubectl certificate approve` does.
+/// Approves or denies one CSR through its `approval` subresource, as `kubectl certificate approve` does.
 async fn decide_csr(session: &Session, csr: &Value, type_: &str, reason: &str, message: &str) -> anyhow::Result<()> {
     let api: Api<DynamicObject> = Api::all_with(session.client.clone(), &csrs());
     let name = csr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
@@ -241,7 +270,9 @@ async fn decide_csr(session: &Session, csr: &Value, type_: &str, reason: &str, m
     let body: DynamicObject = serde_json::from_value(updated)?;
     // The resourceVersion in the body makes this a compare-and-swap: a CSR the hub decided
     // on meanwhile is not overwritten.
-    api.replace_status(name, &PostParams::default(), &body).await.map_err(|e| anyhow::anyhow!(kube_message(&e)))?;
+    api.replace_subresource("approval", name, &PostParams::default(), &body)
+        .await
+        .map_err(|e| anyhow::anyhow!(kube_message(&e)))?;
     Ok(())
 }
 
