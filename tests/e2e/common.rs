@@ -43,6 +43,12 @@ pub struct Server {
 impl Server {
     /// `flotilla hub init` then `flotilla hub serve` in a fresh directory.
     pub fn hub() -> Server {
+        Server::hub_with(|_| {})
+    }
+
+    /// Like [`Server::hub`], with `configure` editing `hub.json` (camelCase keys such as
+    /// `leaseGraceFactor`, `autoAccept`) between init and serve.
+    pub fn hub_with(configure: impl FnOnce(&mut serde_json::Value)) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let data = dir.path().join("hub");
@@ -53,6 +59,11 @@ impl Server {
             .output()
             .expect("run flotilla hub init");
         assert!(out.status.success(), "hub init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let config_path = data.join("hub.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config_path).expect("read hub.json")).expect("hub.json");
+        configure(&mut config);
+        std::fs::write(&config_path, serde_json::to_string_pretty(&config).expect("json")).expect("write hub.json");
         let args = vec!["hub".into(), "serve".into(), "--data-dir".into(), data.display().to_string()];
         let mut server =
             Server { kubeconfig: data.join("admin.kubeconfig"), dir, addr, args, child: None, what: "hub" };
@@ -160,6 +171,69 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// A child process (an agent, say) that is killed when dropped, also when the test panics.
+/// Its stderr goes to a log file.
+pub struct Process {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Runs `flotilla ARGS`, stderr to `log`, with `RUST_LOG=info`.
+    pub fn flotilla(args: &[&str], log: PathBuf) -> Process {
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(flotilla_bin())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn flotilla");
+        Process { child: Some(child), log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("the process was started")
+    }
+
+    /// Sends a signal by name (`STOP`, `CONT`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status =
+            Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// The exit status if the process has ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().expect("try_wait"))
+    }
+
+    /// Waits at most `timeout` for the process to end.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        eventually(timeout, || self.exited())
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // SIGKILL ends a stopped (SIGSTOP) process too.
+        self.kill();
     }
 }
 

@@ -9,4 +9,5 @@ mod cli;
 mod durability;
 mod hub_kubectl;
 mod kube_client;
+mod registration;
 mod spoke_kubectl;

@@ -312,6 +312,8 @@ pub async fn accept(session: &Session, args: ClusterNames) -> anyhow::Result<Exi
 }
 
 async fn accept_one(session: &Session, cluster: &str) -> anyhow::Result<usize> {
+    // The cluster first: a name that does not exist must not get its CSRs approved.
+    set_accepts(session, cluster, true).await?;
     let mut approved = 0;
     let mut skipped = Vec::new();
     for csr in pending_csrs(session, cluster).await? {
@@ -326,7 +328,6 @@ async fn accept_one(session: &Session, cluster: &str) -> anyhow::Result<usize> {
         decide_csr(session, &csr, CSR_APPROVED, REASON_FLOTILLA_ACCEPT, &message).await?;
         approved += 1;
     }
-    set_accepts(session, cluster, true).await?;
     for skip in skipped {
         session.err(&format!("warning: not approving certificate request {skip}\n"));
     }

@@ -2,7 +2,8 @@
 //!
 //! - CertificateSigningRequest: on create, `spec.username` and `spec.groups` become the
 //!   requester's, whatever the body says (Kubernetes does the same); renewal approval and
-//!   identity-based auto-accept trust these fields.
+//!   identity-based auto-accept trust these fields. An agent may request only its own
+//!   cluster's certificates (label and subject naming its cluster).
 //! - ManagedCluster (OCM's webhooks): a cluster without a set label joins the `default`
 //!   set; taints get `timeAdded`; and callers other than the admin (bootstrap tokens,
 //!   agents) may not accept their own cluster, move it to another set, or add or remove
@@ -14,7 +15,8 @@ use flotilla_apiserver::objects::{meta, now_rfc3339};
 use flotilla_apiserver::{Admission, MASTERS_GROUP, Operation, Resource, UserInfo};
 use serde_json::{Value, json};
 
-use crate::names::{CLUSTER_SET_LABEL, DEFAULT_CLUSTER_SET, TAINT_UNAVAILABLE, TAINT_UNREACHABLE};
+use crate::identity::{agent_of, csr_cluster, csr_request_pem, validate_subject};
+use crate::names::{CLUSTER_NAME_LABEL, CLUSTER_SET_LABEL, DEFAULT_CLUSTER_SET, TAINT_UNAVAILABLE, TAINT_UNREACHABLE};
 
 pub struct RegistrationAdmission;
 
@@ -23,6 +25,7 @@ impl Admission for RegistrationAdmission {
         match (res.def.group.as_str(), res.def.kind.as_str(), op) {
             ("certificates.k8s.io", "CertificateSigningRequest", Operation::Create) => {
                 if let Some(user) = request_user() {
+                    admit_agent_csr(obj, &user)?;
                     stamp_requester(obj, &user);
                 }
                 Ok(())
@@ -33,6 +36,34 @@ impl Admission for RegistrationAdmission {
             _ => Ok(()),
         }
     }
+}
+
+/// An agent may create certificate signing requests only for its own cluster: a renewal, or
+/// a new agent ID of the same cluster. Its CSR must carry its cluster's label and an agent
+/// subject of that cluster. Otherwise the agent of cluster A could ask for cluster B's
+/// identity, and the administrator's routine `flotilla accept B` would approve it.
+pub fn admit_agent_csr(csr: &Value, user: &UserInfo) -> Result<(), ApiError> {
+    if user.in_group(MASTERS_GROUP) {
+        return Ok(());
+    }
+    let Some(agent) = agent_of(user) else { return Ok(()) };
+    let check = || -> Result<(), String> {
+        let label = csr_cluster(csr).ok_or_else(|| format!("label {CLUSTER_NAME_LABEL} is missing"))?;
+        if label != agent.cluster {
+            return Err(format!("it is labelled {CLUSTER_NAME_LABEL}={label}"));
+        }
+        let pem = csr_request_pem(csr)?;
+        let info = flotilla_pki::parse_csr(pem.as_bytes()).map_err(|e| format!("spec.request: {e}"))?;
+        validate_subject(&info.common_name, &info.organizations, Some(label)).map(|_| ())
+    };
+    check().map_err(|reason| {
+        ApiError::forbidden(format!(
+            "certificatesigningrequests.certificates.k8s.io is forbidden: User {:?} cannot request this certificate: \
+             the agent of managed cluster {:?} may only request certificates of its own cluster ({reason})",
+            user.name, agent.cluster
+        ))
+        .about("certificates.k8s.io", "certificatesigningrequests", meta::name(csr))
+    })
 }
 
 /// Records who asked for a certificate, replacing whatever the client claimed.
@@ -182,6 +213,41 @@ mod tests {
         assert_eq!(csr["spec"]["groups"][0], "system:bootstrappers");
         assert!(csr["spec"].get("uid").is_none() && csr["spec"].get("extra").is_none());
         assert_eq!(csr["spec"]["request"], "...");
+    }
+
+    fn agent_csr(cn: &str, organization: &str, label: Option<&str>) -> Value {
+        use base64::Engine as _;
+        let (_key, pem) = flotilla_pki::generate_key_and_csr(cn, &[organization.to_string()]).expect("csr");
+        let labels = label.map_or_else(|| json!({}), |l| json!({CLUSTER_NAME_LABEL: l}));
+        json!({"metadata": {"generateName": "c-", "labels": labels},
+            "spec": {"request": base64::engine::general_purpose::STANDARD.encode(pem)}})
+    }
+
+    #[test]
+    fn agents_request_only_their_own_clusters_certificates() {
+        let own = "system:open-cluster-management:c1";
+        admit_agent_csr(&agent_csr(&format!("{own}:agent"), own, Some("c1")), &agent()).expect("a renewal");
+        admit_agent_csr(&agent_csr(&format!("{own}:newagent"), own, Some("c1")), &agent()).expect("a new agent ID");
+        let other = "system:open-cluster-management:c2";
+        for (csr, expected) in [
+            (
+                agent_csr(&format!("{other}:agent"), other, Some("c2")),
+                "labelled open-cluster-management.io/cluster-name=c2",
+            ),
+            (agent_csr(&format!("{other}:agent"), other, Some("c1")), "another cluster"),
+            (agent_csr(&format!("{own}:agent"), other, Some("c1")), "organizations"),
+            (agent_csr(&format!("{own}:agent"), own, None), "missing"),
+            (agent_csr("admin", MASTERS_GROUP, Some("c1")), "common name"),
+        ] {
+            let err = admit_agent_csr(&csr, &agent()).expect_err("refused");
+            assert_eq!(err.code, 403);
+            assert!(err.message.contains("may only request certificates of its own cluster"), "{}", err.message);
+            assert!(err.message.contains(expected), "{expected}: {}", err.message);
+        }
+        // Bootstrap tokens and the administrator are not agents.
+        let foreign = agent_csr(&format!("{other}:agent"), other, Some("c2"));
+        admit_agent_csr(&foreign, &crate::token::user_for("abcdef")).expect("bootstrap");
+        admit_agent_csr(&foreign, &admin()).expect("admin");
     }
 
     #[test]

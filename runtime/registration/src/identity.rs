@@ -134,6 +134,16 @@ pub fn validate_agent_csr(csr: &Value) -> Result<AgentCsr, String> {
     let info = flotilla_pki::parse_csr(request_pem.as_bytes()).map_err(|e| e.to_string())?;
     let identity = validate_subject(&info.common_name, &info.organizations, csr_cluster(csr))?;
     let requester = csr.pointer("/spec/username").and_then(Value::as_str).unwrap_or_default().to_string();
+    // Admission refuses these at creation; a request stored before that rule (or written
+    // around it) is still never approved or signed.
+    if let Some(agent) = parse_common_name(&requester)
+        && agent.cluster != identity.cluster
+    {
+        return Err(format!(
+            "requested by {requester:?}, the agent of another cluster ({}) than the subject ({})",
+            agent.cluster, identity.cluster
+        ));
+    }
     Ok(AgentCsr { identity, requester, request_pem })
 }
 
@@ -242,5 +252,12 @@ mod tests {
         assert!(validate_agent_csr(&garbage).is_err());
         let other_cluster = csr_object(cn, &["system:open-cluster-management:c1"], "c2", &usages);
         assert!(validate_agent_csr(&other_cluster).expect_err("label").contains("another cluster"));
+        let mut from_another_agent = csr.clone();
+        from_another_agent["spec"]["username"] = json!("system:open-cluster-management:c2:agent9");
+        let err = validate_agent_csr(&from_another_agent).expect_err("another cluster's agent");
+        assert!(err.contains("the agent of another cluster (c2)"), "{err}");
+        let mut new_agent_id = csr.clone();
+        new_agent_id["spec"]["username"] = json!("system:open-cluster-management:c1:agent9");
+        assert!(!validate_agent_csr(&new_agent_id).expect("same cluster").is_renewal());
     }
 }

@@ -66,16 +66,20 @@ async fn get_prints_the_server_table() {
     let (code, out, err) = run(&api, &["get", "clusters"]).await;
     assert_eq!(code, ExitCode::SUCCESS, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "NAME          AVAILABLE   AGE");
-    assert_eq!(lines[1], "cluster1      True        5m");
-    assert_eq!(lines[2], "cluster-two               2d4h");
+    // ManagedClusters get a LABELS column on top of the server's table.
+    assert_eq!(lines[0], "NAME          AVAILABLE   AGE    LABELS");
+    assert_eq!(lines[1], "cluster1      True        5m     env=prod");
+    assert_eq!(lines[2], "cluster-two               2d4h   env=dev");
     let list = api.seen().into_iter().find(|s| s.path == format!("/apis/{MC}/v1/managedclusters")).unwrap();
     assert_eq!(list.accept, "application/json;as=Table;v=v1;g=meta.k8s.io,application/json");
     assert_eq!(list.param("includeObject").as_deref(), Some("Metadata"));
     assert_eq!(list.param("limit").as_deref(), Some("500"));
 
     let (_, out, _) = run(&api, &["get", "mcl", "cluster1", "-o", "wide"]).await;
-    assert_eq!(out, "NAME       AVAILABLE   AGE   URL\ncluster1   True        5m    https://c1\n");
+    assert_eq!(
+        out,
+        "NAME       AVAILABLE   AGE   URL          LABELS\ncluster1   True        5m    https://c1   env=prod\n"
+    );
     let (_, out, _) = run(&api, &["get", "managedclusters", "-l", "env=dev"]).await;
     assert_eq!(out.lines().count(), 2, "{out}");
     assert!(out.contains("cluster-two"));

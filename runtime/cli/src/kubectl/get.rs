@@ -11,7 +11,7 @@ use super::errors::kube_message;
 use super::output::{self, OutputFormat};
 use super::resolve::ResourceInfo;
 use super::session::{Session, build_get};
-use super::table::{TABLE_ACCEPT, Table, TablePrinter};
+use super::table::{TABLE_ACCEPT, Table, TablePrinter, View};
 
 /// Page size for lists, kubectl's default chunk size.
 const CHUNK_SIZE: &str = "500";
@@ -143,6 +143,7 @@ async fn get_type(
     let mut empty_message: Option<String> = None;
 
     let mut stream = output::ObjectStream::new(args.output.unwrap_or(OutputFormat::Yaml), res.clone());
+    let view = View::for_kind(&res.group, &res.plural);
     let mut printer = TablePrinter::new(args.output == Some(OutputFormat::Wide), all_namespaces);
     if with_kind {
         printer = printer.with_kind(res.kind_group());
@@ -173,6 +174,7 @@ async fn get_type(
                 }
             }
         }
+        view.apply(&mut table);
         // With no rows the header waits for the first watched row, as kubectl does.
         if !table.rows.is_empty() {
             let text = printer.render(&table, now());
@@ -249,7 +251,11 @@ async fn get_type(
         watch(session, &res.collection_path(ns), query, accept, resource_version, |object| {
             let object = if show_managed_fields { object } else { output::without_managed_fields(object) };
             let text = match format {
-                None | Some(OutputFormat::Wide) => printer.render(&Table::from_response(&object), now()),
+                None | Some(OutputFormat::Wide) => {
+                    let mut table = Table::from_response(&object);
+                    view.apply(&mut table);
+                    printer.render(&table, now())
+                }
                 Some(_) => stream.render(object)?,
             };
             session.out(&text)

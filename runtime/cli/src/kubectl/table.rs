@@ -133,6 +133,68 @@ impl Table {
     }
 }
 
+/// kubectl's `labels.FormatLabels` of an object (a row's `PartialObjectMetadata`): `k=v`
+/// pairs sorted by key, comma-separated; `<none>` without labels.
+pub fn format_labels(object: Option<&Value>) -> String {
+    let labels = object.and_then(|o| o.pointer("/metadata/labels")).and_then(Value::as_object);
+    let mut pairs: Vec<String> = labels
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .collect();
+    if pairs.is_empty() {
+        return "<none>".to_string();
+    }
+    pairs.sort();
+    pairs.join(",")
+}
+
+/// How `flotilla get` shows a kind, on top of the server's table (which stays exactly what
+/// the CRD's printer columns give kubectl).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct View {
+    /// Append a LABELS column (kubectl's `--show-labels`).
+    pub labels: bool,
+    /// Server columns shown only with `-o wide`.
+    pub wide_only: &'static [&'static str],
+}
+
+impl View {
+    /// ManagedClusters (`flotilla get clusters`): NAME, HUB ACCEPTED, JOINED, AVAILABLE, AGE
+    /// and LABELS; the spoke URLs move to `-o wide`. Other kinds: the server's table.
+    pub fn for_kind(group: &str, plural: &str) -> View {
+        if group == "cluster.open-cluster-management.io" && plural == "managedclusters" {
+            return View { labels: true, wide_only: &["Managed Cluster URLs"] };
+        }
+        View::default()
+    }
+
+    pub fn apply(&self, table: &mut Table) {
+        // A page or watch event without column definitions is left as the server sent it.
+        if table.columns.is_empty() {
+            return;
+        }
+        for column in &mut table.columns {
+            if self.wide_only.iter().any(|w| w.eq_ignore_ascii_case(&column.name)) {
+                column.priority = column.priority.max(1);
+            }
+        }
+        if self.labels && !table.columns.iter().any(|c| c.name.eq_ignore_ascii_case("labels")) {
+            let width = table.columns.len();
+            table.columns.push(Column {
+                name: "Labels".into(),
+                type_: "string".into(),
+                format: String::new(),
+                priority: 0,
+            });
+            for row in &mut table.rows {
+                row.cells.resize(width, Value::Null);
+                row.cells.push(Value::String(format_labels(row.object.as_ref())));
+            }
+        }
+    }
+}
+
 fn non_empty(s: Option<&str>) -> Option<String> {
     s.filter(|s| !s.is_empty()).map(str::to_string)
 }
@@ -324,6 +386,41 @@ mod tests {
         let second = out.lines().nth(1).unwrap_or("");
         assert!(second.starts_with("managedcluster.cluster.open-cluster-management.io/cluster1 "), "{out}");
         assert!(out.starts_with("NAME "), "{out}");
+    }
+
+    #[test]
+    fn the_cluster_view_adds_labels_and_moves_urls_to_wide() {
+        let mut v = sample();
+        v["columnDefinitions"][5]["name"] = json!("Managed Cluster URLs");
+        v["columnDefinitions"][5]["priority"] = json!(0);
+        v["rows"][0]["object"]["metadata"]["labels"] =
+            json!({"cluster.open-cluster-management.io/clusterset": "default", "env": "prod"});
+        let view = View::for_kind("cluster.open-cluster-management.io", "managedclusters");
+        let mut table = Table::from_response(&v);
+        view.apply(&mut table);
+        let out = TablePrinter::new(false, false).render(&table, now());
+        let expected = format!(
+            "NAME          HUB ACCEPTED   JOINED   AVAILABLE   AGE    LABELS\n\
+             cluster1      true           True     True        5m     cluster.open-cluster-management.io/clusterset=default,env=prod\n\
+             cluster-two   false{}2d4h   <none>\n",
+            " ".repeat(10 + 9 + 12)
+        );
+        assert_eq!(out, expected);
+        let wide = TablePrinter::new(true, false).render(&table, now());
+        assert!(
+            wide.starts_with(
+                "NAME          HUB ACCEPTED   JOINED   AVAILABLE   AGE    MANAGED CLUSTER URLS   LABELS\n"
+            ),
+            "{wide}"
+        );
+        // Applying twice changes nothing; other kinds keep the server's table.
+        let again = table.clone();
+        view.apply(&mut table);
+        assert_eq!(table, again);
+        let mut plain = Table::from_response(&sample());
+        View::for_kind("work.open-cluster-management.io", "manifestworks").apply(&mut plain);
+        assert_eq!(plain, Table::from_response(&sample()));
+        assert_eq!(format_labels(None), "<none>");
     }
 
     #[test]
