@@ -36,8 +36,36 @@ pub struct Attributes {
 }
 
 impl Attributes {
+    /// A request for a path outside the resource API (`/metrics`, `/blobs/sha256:…`), as
+    /// Kubernetes' non-resource URLs: no group, no namespace, and `resource` holds the path
+    /// (which starts with `/`, so it never names a real resource). Verbs are `get` for GET and
+    /// HEAD, `put`, `post` and `delete`.
+    pub fn non_resource(verb: &str, path: &str) -> Attributes {
+        Attributes {
+            verb: verb.to_string(),
+            group: String::new(),
+            resource: path.to_string(),
+            subresource: String::new(),
+            namespace: String::new(),
+            name: String::new(),
+        }
+    }
+
+    /// Whether this is a [`non_resource`](Attributes::non_resource) request; `resource` is
+    /// then its path.
+    pub fn is_non_resource(&self) -> bool {
+        self.resource.starts_with('/')
+    }
+
     /// Kubernetes' RBAC denial wording.
     pub fn forbidden(&self, user: &UserInfo, reason: &str) -> ApiError {
+        let suffix = if reason.is_empty() { String::new() } else { format!(": {reason}") };
+        if self.is_non_resource() {
+            return ApiError::forbidden(format!(
+                "forbidden: User \"{}\" cannot {} path \"{}\"{suffix}",
+                user.name, self.verb, self.resource
+            ));
+        }
         let what = if self.subresource.is_empty() {
             self.resource.clone()
         } else {
@@ -55,7 +83,6 @@ impl Attributes {
         } else {
             format!("{}.{} \"{}\"", self.resource, self.group, self.name)
         };
-        let suffix = if reason.is_empty() { String::new() } else { format!(": {reason}") };
         let mut err = ApiError::forbidden(format!(
             "{target} is forbidden: User \"{}\" cannot {} resource \"{what}\" in API group \"{}\" {scope}{suffix}",
             user.name, self.verb, self.group
@@ -114,4 +141,17 @@ pub async fn with_request_user<F: std::future::Future>(user: UserInfo, fut: F) -
 /// it). `None` means an in-process caller such as a controller, which is trusted.
 pub fn request_user() -> Option<UserInfo> {
     REQUEST_USER.try_with(UserInfo::clone).ok()
+}
+
+/// What the TLS layer learned from a connection's client certificate.
+#[derive(Debug, Clone)]
+pub enum ClientCert {
+    /// No certificate was presented.
+    None,
+    /// A certificate signed by the hub's CA, naming this user.
+    Verified(UserInfo),
+    /// A certificate was presented but cannot authenticate anyone (another CA, expired,
+    /// no usable identity). Requests get 401 with this reason, as kube-apiserver answers
+    /// them rather than failing the handshake.
+    Rejected(String),
 }

@@ -15,9 +15,11 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::admission::Admission;
+use crate::admission::{Admission, ValidatingAdmission};
 use crate::auth::{Authorizer, MASTERS_GROUP, TokenAuthenticators};
 use crate::builtin::builtin_admission;
+use crate::endpoint::Endpoint;
+use crate::metrics::MetricsSource;
 use crate::registry::Registry;
 use crate::server::{TlsMaterial, serve_tls};
 use crate::storage::{Storage, WriteOptions};
@@ -194,6 +196,19 @@ pub struct HostOptions {
     pub seed: Vec<Value>,
     pub store_options: RedbStoreOptions,
     pub version: Option<Value>,
+    /// What the server embedding this one adds: validating admission, endpoints, metrics.
+    pub extensions: Extensions,
+}
+
+/// Pieces a server adds to the API machinery without this crate knowing what they are.
+#[derive(Clone, Default)]
+pub struct Extensions {
+    /// Validating admission hooks, run after `HostOptions::admission` ([`ValidatingAdmission`]).
+    pub validation: Vec<Arc<dyn ValidatingAdmission>>,
+    /// Endpoints beside the resource API ([`Endpoint`]).
+    pub endpoints: Vec<Arc<dyn Endpoint>>,
+    /// More families on `/metrics` ([`MetricsSource`]).
+    pub metrics: Vec<Arc<dyn MetricsSource>>,
 }
 
 /// A started server. Dropping it does not stop it; call `shutdown`.
@@ -269,7 +284,8 @@ pub async fn start(opts: HostOptions) -> Result<RunningServer, HostError> {
     let registry = Registry::new(opts.kinds).map_err(|e| HostError::Kinds(e.to_string()))?;
     let mut admission = builtin_admission();
     admission.extend(opts.admission);
-    let storage = Storage::new(store.clone() as Arc<dyn Store>, registry, admission);
+    let storage = Storage::new(store.clone() as Arc<dyn Store>, registry, admission)
+        .with_validation(opts.extensions.validation.clone());
     seed(&storage, &opts.seed).await?;
 
     let mut config = ServerConfig::new(addr.to_string());
@@ -279,6 +295,10 @@ pub async fn start(opts: HostOptions) -> Result<RunningServer, HostError> {
     }
     let mut api = ApiServer::new(storage.clone(), opts.authorizer, config);
     api.tokens = opts.tokens;
+    api.endpoints = opts.extensions.endpoints.clone();
+    for source in &opts.extensions.metrics {
+        api.metrics.register(source.clone());
+    }
     let api = Arc::new(api);
 
     let (shutdown, signal) = tokio::sync::watch::channel(false);

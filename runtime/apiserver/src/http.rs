@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
 
-use crate::auth::{Attributes, Decision, UserInfo};
+use crate::auth::{Attributes, ClientCert, Decision, UserInfo};
 use crate::objects::meta;
 use crate::route::{ResourcePath, Route, route};
 use crate::scale::ScaleWrite;
@@ -27,7 +27,8 @@ use crate::{ApiServer, openapi};
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
-fn full(bytes: impl Into<Bytes>) -> Body {
+/// A complete body from bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed_unsync()
 }
 
@@ -98,11 +99,11 @@ fn wants(headers: &http::HeaderMap, query: &Query) -> Format {
 
 impl ApiServer {
     /// Serves one request from an already authenticated-by-TLS (or anonymous) peer.
-    pub async fn handle(&self, req: Request<Incoming>, cert_user: Option<UserInfo>) -> Response<Body> {
+    pub async fn handle(&self, req: Request<Incoming>, cert: ClientCert) -> Response<Body> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let response = match self.dispatch(req, cert_user).await {
+        let response = match self.dispatch(req, cert).await {
             Ok(response) => response,
             Err(err) => error_response(&err),
         };
@@ -112,13 +113,15 @@ impl ApiServer {
         response
     }
 
-    async fn authenticate(
-        &self,
-        headers: &http::HeaderMap,
-        cert_user: Option<UserInfo>,
-    ) -> Result<Option<UserInfo>, ApiError> {
-        if let Some(user) = cert_user {
-            return Ok(Some(user));
+    async fn authenticate(&self, headers: &http::HeaderMap, cert: ClientCert) -> Result<Option<UserInfo>, ApiError> {
+        match cert {
+            ClientCert::Verified(user) => return Ok(Some(user)),
+            ClientCert::Rejected(reason) => {
+                return Err(ApiError::unauthorized(format!(
+                    "Unauthorized: the client certificate is not valid: {reason}"
+                )));
+            }
+            ClientCert::None => {}
         }
         let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
             return Ok(None);
@@ -136,20 +139,24 @@ impl ApiServer {
         Err(ApiError::unauthorized("Unauthorized: the bearer token is not valid"))
     }
 
-    async fn dispatch(&self, req: Request<Incoming>, cert_user: Option<UserInfo>) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(&self, req: Request<Incoming>, cert: ClientCert) -> Result<Response<Body>, ApiError> {
         let route = route(&self.storage.registry, req.uri().path());
         if matches!(route, Route::Health) {
             let mut response = Response::new(full("ok"));
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             return Ok(response);
         }
-        let Some(user) = self.authenticate(req.headers(), cert_user).await? else {
+        let Some(user) = self.authenticate(req.headers(), cert).await? else {
             return Err(ApiError::unauthorized("Unauthorized"));
         };
         let query = Query::parse(req.uri().query());
         let ok = |v: Value| Ok(json_response(StatusCode::OK, &v, &[]));
         if matches!(route, Route::NotFound) {
-            return Err(ApiError::path_not_found(req.uri().path()));
+            let path = req.uri().path();
+            if let Some(endpoint) = self.endpoints.iter().find(|e| path.starts_with(e.prefix())).cloned() {
+                return crate::auth::with_request_user(user.clone(), endpoint.serve(self, &user, req)).await;
+            }
+            return Err(ApiError::path_not_found(path));
         }
         if !matches!(route, Route::Resource(_)) && req.method() != Method::GET {
             return Err(ApiError::method_not_allowed(format!(
@@ -181,6 +188,8 @@ impl ApiServer {
                 }
             }
             Route::Metrics => {
+                // As kube-apiserver: authenticated, and authorized as the non-resource URL.
+                self.authorize(&user, &Attributes::non_resource("get", "/metrics")).await?;
                 let mut response = Response::new(full(self.metrics.render()));
                 response
                     .headers_mut()

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod builtin;
 pub mod compactor;
 pub mod crds;
+pub mod endpoint;
 pub mod gc;
 pub mod host;
 pub mod http;
@@ -29,8 +30,12 @@ pub mod server;
 pub mod storage;
 pub mod watch;
 
-pub use admission::{Admission, Operation};
-pub use auth::{Attributes, Authorizer, Decision, MASTERS_GROUP, MastersOnly, TokenAuthenticator, UserInfo};
+pub use admission::{Admission, Operation, ValidatingAdmission};
+pub use auth::{
+    Attributes, Authorizer, ClientCert, Decision, MASTERS_GROUP, MastersOnly, TokenAuthenticator, UserInfo,
+};
+pub use endpoint::Endpoint;
+pub use metrics::MetricsSource;
 pub use registry::{Registry, Resource};
 pub use server::{TlsMaterial, serve_tls};
 pub use storage::{
@@ -85,10 +90,27 @@ pub struct ApiServer {
     pub tokens: auth::TokenAuthenticators,
     pub config: ServerConfig,
     pub metrics: metrics::Metrics,
+    /// Extra endpoints beside the resource API ([`Endpoint`]).
+    pub endpoints: Vec<Arc<dyn Endpoint>>,
 }
 
 impl ApiServer {
     pub fn new(storage: Storage, authorizer: Arc<dyn Authorizer>, config: ServerConfig) -> ApiServer {
-        ApiServer { storage, authorizer, tokens: Vec::new(), config, metrics: metrics::Metrics::default() }
+        ApiServer {
+            storage,
+            authorizer,
+            tokens: Vec::new(),
+            config,
+            metrics: metrics::Metrics::default(),
+            endpoints: Vec::new(),
+        }
+    }
+
+    /// Asks the authorizer; a denial is Kubernetes' 403 for `attrs`.
+    pub async fn authorize(&self, user: &UserInfo, attrs: &Attributes) -> Result<(), flotilla_apimachinery::ApiError> {
+        match self.authorizer.authorize(user, attrs).await {
+            Decision::Allow => Ok(()),
+            Decision::Deny(reason) => Err(attrs.forbidden(user, &reason)),
+        }
     }
 }

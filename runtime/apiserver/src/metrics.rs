@@ -11,6 +11,13 @@ pub struct Metrics {
     /// (verb, code) -> (count, total seconds)
     requests: Mutex<BTreeMap<(String, u16), (u64, f64)>>,
     watchers: Arc<AtomicI64>,
+    sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
+}
+
+/// More metric families for `/metrics`, from outside the API server (the hub's plugin host).
+pub trait MetricsSource: Send + Sync + 'static {
+    /// Appends complete families (`# HELP`, `# TYPE` and samples) in the Prometheus text format.
+    fn render(&self, out: &mut String);
 }
 
 /// Decrements the open-watch gauge when the watch ends.
@@ -28,6 +35,11 @@ impl Metrics {
         let entry = requests.entry((method.to_string(), code)).or_default();
         entry.0 += 1;
         entry.1 += elapsed.as_secs_f64();
+    }
+
+    /// Adds a source whose families follow the server's own on every scrape.
+    pub fn register(&self, source: Arc<dyn MetricsSource>) {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner()).push(source);
     }
 
     pub fn watch_started(&self) -> WatchGuard {
@@ -56,6 +68,14 @@ impl Metrics {
             "# HELP flotilla_apiserver_watches Open watch streams.\n# TYPE flotilla_apiserver_watches gauge\n",
         );
         out.push_str(&format!("flotilla_apiserver_watches {}\n", self.watchers.load(Ordering::Relaxed)));
+        drop(requests);
+        let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for source in sources {
+            source.render(&mut out);
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
         out
     }
 }

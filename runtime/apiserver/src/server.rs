@@ -1,21 +1,28 @@
 //! HTTPS serving: rustls with optional client certificates (verified against the
 //! cluster CA; CN is the user, O the groups), HTTP/1.1 and HTTP/2.
+//!
+//! A certificate that does not verify does not fail the handshake: like kube-apiserver,
+//! the server completes it (the client still proves it holds the key) and answers every
+//! request on the connection with 401 and the reason, which a client can show, instead
+//! of a TLS alert it cannot explain.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rustls::RootCertStore;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::ApiServer;
-use crate::auth::UserInfo;
+use crate::auth::{ClientCert, UserInfo};
 
 /// PEM material for serving: the server's chain and key, and the CA whose client
 /// certificates are accepted.
@@ -40,18 +47,9 @@ pub fn tls_config(material: &TlsMaterial) -> Result<rustls::ServerConfig, ServeE
         .map_err(|e| ServeError::Tls(format!("server certificate: {e}")))?;
     let key = PrivateKeyDer::from_pem_slice(material.key_pem.as_bytes())
         .map_err(|e| ServeError::Tls(format!("server key: {e}")))?;
-    let mut roots = RootCertStore::empty();
-    for ca in CertificateDer::pem_slice_iter(material.client_ca_pem.as_bytes()) {
-        let ca = ca.map_err(|e| ServeError::Tls(format!("client CA: {e}")))?;
-        roots.add(ca).map_err(|e| ServeError::Tls(format!("client CA: {e}")))?;
-    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    // Unauthenticated TLS is allowed so that anonymous requests get a proper 401
-    // (and health checks work); a certificate that is presented must verify.
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| ServeError::Tls(format!("client verifier: {e}")))?;
+    let verifier = client_chain_verifier(material)?;
+    let verifier = Arc::new(DeferredClientVerifier { inner: verifier });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ServeError::Tls(e.to_string()))?
@@ -69,7 +67,9 @@ pub async fn serve_tls(
     material: &TlsMaterial,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let acceptor = TlsAcceptor::from(Arc::new(tls_config(material)?));
+    let config = Arc::new(tls_config(material)?);
+    let verifier = client_chain_verifier(material)?;
+    let acceptor = TlsAcceptor::from(config);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -86,6 +86,7 @@ pub async fn serve_tls(
                 };
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
+                let verifier = verifier.clone();
                 let api = api.clone();
                 connections.spawn(async move {
                     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
@@ -99,22 +100,14 @@ pub async fn serve_tls(
                             return;
                         }
                     };
-                    let user = tls
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|chain| chain.first())
-                        .and_then(|leaf| match flotilla_pki::identity_from_cert_der(leaf.as_ref()) {
-                            Ok(id) => Some(UserInfo { name: id.user, groups: id.groups }),
-                            Err(e) => {
-                                tracing::warn!(%peer, error = %e, "client certificate without a usable identity");
-                                None
-                            }
-                        });
+                    let cert = client_cert(verifier.as_ref(), tls.get_ref().1.peer_certificates());
+                    if let ClientCert::Rejected(reason) = &cert {
+                        tracing::info!(%peer, %reason, "refusing a client certificate");
+                    }
                     let service = hyper::service::service_fn(move |req| {
                         let api = api.clone();
-                        let user = user.clone();
-                        async move { Ok::<_, std::convert::Infallible>(api.handle(req, user).await) }
+                        let cert = cert.clone();
+                        async move { Ok::<_, std::convert::Infallible>(api.handle(req, cert).await) }
                     });
                     if let Err(e) = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tls), service)
@@ -130,4 +123,95 @@ pub async fn serve_tls(
     }
     connections.abort_all();
     Ok(())
+}
+
+/// Verifies client chains against the client CA. Unauthenticated TLS is allowed so that
+/// anonymous requests get a proper 401 (and health checks work).
+fn client_chain_verifier(material: &TlsMaterial) -> Result<Arc<dyn ClientCertVerifier>, ServeError> {
+    let mut roots = RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(material.client_ca_pem.as_bytes()) {
+        let ca = ca.map_err(|e| ServeError::Tls(format!("client CA: {e}")))?;
+        roots.add(ca).map_err(|e| ServeError::Tls(format!("client CA: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| ServeError::Tls(format!("client verifier: {e}")))
+}
+
+/// Who a connection's client certificate (if any) authenticates.
+fn client_cert(verifier: &dyn ClientCertVerifier, chain: Option<&[CertificateDer<'static>]>) -> ClientCert {
+    let Some((leaf, intermediates)) = chain.and_then(|chain| chain.split_first()) else {
+        return ClientCert::None;
+    };
+    if let Err(e) = verifier.verify_client_cert(leaf, intermediates, UnixTime::now()) {
+        return ClientCert::Rejected(match e {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+                "it is not signed by the hub's certificate authority".to_string()
+            }
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired) => "it has expired".to_string(),
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidYet) => {
+                "it is not valid yet".to_string()
+            }
+            other => other.to_string(),
+        });
+    }
+    match flotilla_pki::identity_from_cert_der(leaf.as_ref()) {
+        Ok(id) => ClientCert::Verified(UserInfo { name: id.user, groups: id.groups }),
+        Err(e) => ClientCert::Rejected(format!("it names no usable identity: {e}")),
+    }
+}
+
+/// Completes handshakes whatever certificate chain the client presents, so that the
+/// chain can be judged per request ([`client_cert`]); the handshake signature, which
+/// proves the client holds the certificate's key, is still checked.
+#[derive(Debug)]
+struct DeferredClientVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertVerifier for DeferredClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }

@@ -11,12 +11,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flotilla_apimachinery::apply::{self as ssa};
 use flotilla_apimachinery::names::{validate_label_key, validate_label_value, validate_name};
 use flotilla_apimachinery::patch::{json_merge_patch, json_patch, strategic_merge_patch};
-use flotilla_apimachinery::selector::{FieldSelector, LabelSelector};
+use flotilla_apimachinery::selector::{FieldOperator, FieldSelector, LabelSelector};
 use flotilla_apimachinery::{ApiError, FieldError, NameFormat, ResourceDef};
 use flotilla_store::{Compare, KeyValue, Op, Store, Txn, TxnResult};
 use serde_json::{Value, json};
 
-use crate::admission::{Admission, Operation};
+use crate::admission::{Admission, Operation, ValidatingAdmission};
 use crate::objects::{self, meta};
 use crate::registry::{Registry, Resource};
 
@@ -136,6 +136,78 @@ impl ListOptions {
     }
 }
 
+/// The part of a field selector that a store key answers: its `metadata.name` and
+/// `metadata.namespace` terms. Lists and watches check it before decoding an object, so a
+/// selector for one object (kube-rs' `watch_object`, client-go's single-object
+/// `ListWatch`) costs a key comparison per other object rather than a JSON decode; and an
+/// exact name narrows the key range to that object.
+#[derive(Debug, Clone)]
+pub struct KeyFilter {
+    /// The resource's key prefix (`/registry/GROUP/PLURAL/`).
+    kind_prefix: String,
+    namespaced: bool,
+    /// (is the namespace term, operator, value)
+    terms: Vec<(bool, FieldOperator, String)>,
+    /// The exact name demanded, if any.
+    exact_name: Option<String>,
+}
+
+impl KeyFilter {
+    /// `None` when the selector says nothing a key can answer.
+    pub fn new(res: &Resource, selector: Option<&FieldSelector>) -> Option<KeyFilter> {
+        let selector = selector?;
+        let terms: Vec<(bool, FieldOperator, String)> = selector
+            .requirements()
+            .iter()
+            .filter_map(|r| match r.field.as_str() {
+                "metadata.name" => Some((false, r.operator, r.value.clone())),
+                // A cluster-scoped key has no namespace part; leave that term to the object.
+                "metadata.namespace" if res.def.namespaced => Some((true, r.operator, r.value.clone())),
+                _ => None,
+            })
+            .collect();
+        if terms.is_empty() {
+            return None;
+        }
+        Some(KeyFilter {
+            kind_prefix: objects::kind_prefix(res),
+            namespaced: res.def.namespaced,
+            exact_name: selector.requires_exact_match("metadata.name").map(str::to_string),
+            terms,
+        })
+    }
+
+    /// Whether the object stored under `key` can match (false only when it cannot).
+    pub fn admits(&self, key: &str) -> bool {
+        let Some(rest) = key.strip_prefix(&self.kind_prefix) else { return true };
+        let (namespace, name) = if self.namespaced {
+            match rest.split_once('/') {
+                Some(parts) => parts,
+                None => return true,
+            }
+        } else {
+            ("", rest)
+        };
+        self.terms.iter().all(|(is_namespace, operator, value)| {
+            let equal = if *is_namespace { namespace == value } else { name == value };
+            match operator {
+                FieldOperator::Equals | FieldOperator::DoubleEquals => equal,
+                FieldOperator::NotEquals => !equal,
+            }
+        })
+    }
+
+    /// The store prefix to read for a list or watch in `ns`: the object's own key when an
+    /// exact name pins it down (keys that merely start with it are turned away by
+    /// [`KeyFilter::admits`]), else `prefix`.
+    pub fn narrow(&self, res: &Resource, ns: Option<&str>, prefix: String) -> String {
+        match &self.exact_name {
+            Some(name) if !res.def.namespaced || ns.is_some() => objects::object_key(res, ns, name),
+            _ => prefix,
+        }
+    }
+}
+
 /// Paging facts about one list response.
 #[derive(Debug, Clone, Default)]
 pub struct ListPage {
@@ -164,13 +236,28 @@ pub struct Storage {
     pub store: Arc<dyn Store>,
     pub registry: Registry,
     admission: Vec<Arc<dyn Admission>>,
+    validation: Vec<Arc<dyn ValidatingAdmission>>,
 }
 
 const MAX_CONFLICT_RETRIES: usize = 16;
 
 impl Storage {
     pub fn new(store: Arc<dyn Store>, registry: Registry, admission: Vec<Arc<dyn Admission>>) -> Storage {
-        Storage { store, registry, admission }
+        Storage { store, registry, admission, validation: Vec::new() }
+    }
+
+    /// Adds validating hooks ([`ValidatingAdmission`]), run in order after `admission`.
+    pub fn with_validation(mut self, hooks: Vec<Arc<dyn ValidatingAdmission>>) -> Storage {
+        self.validation.extend(hooks);
+        self
+    }
+
+    /// Runs the validating hooks on an object about to be written.
+    async fn validate(&self, res: &Resource, op: Operation, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+        for hook in &self.validation {
+            hook.validate(res, op, obj, old).await?;
+        }
+        Ok(())
     }
 
     async fn read(&self, key: &str) -> Result<Option<KeyValue>, ApiError> {
@@ -231,7 +318,11 @@ impl Storage {
         opts: &ListOptions,
         visit: &mut (dyn FnMut(Value) -> Result<(), ApiError> + Send),
     ) -> Result<ListPage, ApiError> {
-        let prefix = objects::list_prefix(res, ns);
+        let key_filter = KeyFilter::new(res, opts.field_selector.as_ref());
+        let mut prefix = objects::list_prefix(res, ns);
+        if let Some(filter) = &key_filter {
+            prefix = filter.narrow(res, ns, prefix);
+        }
         let mut token = match &opts.continue_token {
             Some(token) => {
                 let token = ContinueToken::decode(token)?;
@@ -255,6 +346,10 @@ impl Storage {
             let revision = *list_revision.get_or_insert(range.revision);
             for (index, kv) in range.kvs.iter().enumerate() {
                 scanned += 1;
+                // Not a match: nothing changes but the count of scanned keys.
+                if key_filter.as_ref().is_some_and(|f| !f.admits(&kv.key)) {
+                    continue;
+                }
                 let obj = objects::decode(res, kv)?;
                 if opts.matches(&obj) {
                     visit(obj)?;
@@ -335,6 +430,7 @@ impl Storage {
             strip_status(&mut obj);
         }
         self.prepare(res, Operation::Create, &mut obj, None, opts, &mut warnings)?;
+        self.validate(res, Operation::Create, &obj, None).await?;
         for field in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
             meta::remove(&mut obj, field);
         }
@@ -653,6 +749,7 @@ impl Storage {
             // No change: no write, no new resourceVersion, no watch event.
             return Ok(Written { object: old, created: false, warnings });
         }
+        self.validate(res, Operation::Update, &new, Some(&old)).await.map_err(UpdateError::Api)?;
         if opts.dry_run {
             return Ok(Written { object: new, created: false, warnings });
         }
@@ -1076,6 +1173,12 @@ impl ContinueToken {
     }
 }
 
+/// Whether `def` is `certificates.k8s.io` CertificateSigningRequest, the one kind with an
+/// `approval` subresource.
+pub fn is_csr(def: &ResourceDef) -> bool {
+    def.group == "certificates.k8s.io" && def.kind == "CertificateSigningRequest"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1091,10 +1194,4 @@ mod tests {
         assert_eq!(back.start_after, "/registry/core/pods/ns/a");
         assert!(ContinueToken::decode("!!!").is_err());
     }
-}
-
-/// Whether `def` is `certificates.k8s.io` CertificateSigningRequest, the one kind with an
-/// `approval` subresource.
-pub fn is_csr(def: &ResourceDef) -> bool {
-    def.group == "certificates.k8s.io" && def.kind == "CertificateSigningRequest"
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::objects;
 use crate::registry::Resource;
-use crate::storage::{ListOptions, Storage};
+use crate::storage::{KeyFilter, ListOptions, Storage};
 
 #[derive(Debug, Clone, Default)]
 pub struct WatchOptions {
@@ -51,7 +51,11 @@ impl Storage {
         ns: Option<String>,
         opts: WatchOptions,
     ) -> Result<impl Stream<Item = WatchEventJson> + Send + 'static, ApiError> {
-        let prefix = objects::list_prefix(&res, ns.as_deref());
+        let key_filter = KeyFilter::new(&res, opts.list.field_selector.as_ref());
+        let mut prefix = objects::list_prefix(&res, ns.as_deref());
+        if let Some(filter) = &key_filter {
+            prefix = filter.narrow(&res, ns.as_deref(), prefix);
+        }
         let requested = match opts.list.resource_version.as_deref() {
             None | Some("") | Some("0") => None,
             Some(rv) => Some(rv.parse::<i64>().map_err(|_| {
@@ -91,7 +95,7 @@ impl Storage {
         let allow_bookmarks = opts.allow_bookmarks;
         let res_for_events = res.clone();
         let live = upstream.filter_map(move |item| {
-            let out = translate(&res_for_events, &filter, allow_bookmarks, item);
+            let out = translate(&res_for_events, &filter, key_filter.as_ref(), allow_bookmarks, item);
             futures::future::ready(out)
         });
         // An ERROR event ends the stream, as in Kubernetes.
@@ -123,6 +127,7 @@ async fn wait_for_revision(storage: &Storage, wanted: i64) -> Result<(), ApiErro
 fn translate(
     res: &Resource,
     filter: &ListOptions,
+    key_filter: Option<&KeyFilter>,
     allow_bookmarks: bool,
     item: Result<WatchItem, StoreError>,
 ) -> Option<Value> {
@@ -134,6 +139,10 @@ fn translate(
         }
         Err(e) => return Some(error_event(&objects::store_error(e))),
     };
+    // The previous value has the same key: if the key cannot match, neither version did.
+    if key_filter.is_some_and(|f| !f.admits(&ev.kv.key)) {
+        return None;
+    }
     let object = match objects::decode(res, &ev.kv) {
         Ok(o) => o,
         Err(e) => return Some(error_event(&e)),

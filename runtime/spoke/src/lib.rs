@@ -79,6 +79,7 @@ pub async fn start(opts: SpokeOptions) -> anyhow::Result<RunningServer> {
         seed: seed_objects(&opts),
         store_options: Default::default(),
         version: None,
+        extensions: Default::default(),
     };
     Ok(host::start(options).await?)
 }
