@@ -60,6 +60,14 @@ pub enum AgentError {
     },
     #[error("{path}: {reason}", path = path.display())]
     Corrupt { path: PathBuf, reason: String },
+    #[error("plugin blob {digest}: {reason}")]
+    PluginBlob { digest: String, reason: String },
+    #[error("cannot serve metrics on {addr}: {source}")]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("simulated spoke: {0}")]
     Spoke(String),
     #[error("no randomness available: {0}")]

@@ -60,6 +60,10 @@ pub struct JoinArgs {
     /// Ask for certificates valid this long [default: the hub's].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(600..))]
     pub cert_expiration_seconds: Option<i32>,
+    /// Serve the agent's plugin metrics (Prometheus text) at http://ADDR:PORT/metrics: plain
+    /// HTTP without authentication, so a loopback address such as 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Whether `--kubeconfig` was given on the command line rather than through
@@ -93,6 +97,7 @@ fn options(args: JoinArgs, spoke: SpokeSource) -> AgentOptions {
     opts.status_period = Duration::from_secs(args.status_sync_seconds);
     opts.health_grace = Duration::from_secs(args.health_grace_seconds);
     opts.cert_expiration_seconds = args.cert_expiration_seconds;
+    opts.metrics_listen = args.metrics_listen;
     opts
 }
 

@@ -67,6 +67,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::agent_cmds::AgentCommand,
     },
+    /// Write, build, inspect, run, test and benchmark Wasm plugins; push them to the hub.
+    Plugin {
+        #[command(subcommand)]
+        command: crate::plugin_cmds::PluginCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,6 +6,7 @@ mod agent_cmds;
 mod args;
 mod demo;
 mod kubectl;
+mod plugin_cmds;
 mod registration_cmds;
 mod server_cmds;
 
@@ -35,9 +36,13 @@ async fn main() -> ExitCode {
     let agent_command = matches!(cli.command, Command::Agent { .. });
     // Client commands (and the agent) report failures themselves; kube's own request error
     // logs only add noise.
+    // Plugin commands report a plugin's failures themselves; the plugin's own log lines are
+    // worth seeing (`flotilla::plugin`), the host's warnings about them are not.
+    let plugin_command = matches!(cli.command, Command::Plugin { .. });
     let default_level = match (server_command, agent_command) {
         (true, _) => "info",
         (_, true) => "info,kube_client=off",
+        _ if plugin_command => "warn,kube_client=off,flotilla_plugin_host=error,flotilla::plugin=info",
         _ => "warn,kube_client=off",
     };
     init_logging(cli.verbose, default_level);
@@ -84,6 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Accept(args) => registration_cmds::accept(&session().await?, args).await,
         Command::Deny(args) => registration_cmds::deny(&session().await?, args).await,
         Command::Agent { command } => agent_cmds::run(command, cli.kubeconfig.clone(), context.clone()).await,
+        Command::Plugin { command } => plugin_cmds::run(command, &kubeconfig, context.as_deref()).await,
         Command::Demo(args) => {
             server_cmds::demo(args).await?;
             Ok(ExitCode::SUCCESS)

@@ -2,18 +2,24 @@
 //! served from a data directory over HTTPS. Controllers (registration, placement,
 //! work, policy, rollout) attach to the running server. Registration also decides who
 //! may do what: the admin everything, bootstrap tokens only registration, agents only
-//! their own cluster's objects (see docs/registration.md).
+//! their own cluster's objects (see docs/registration.md). Plugin binaries are blobs on the
+//! same listener ([`blobs`]); `WasmPlugin` objects are validated against them on push
+//! ([`plugins`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use flotilla_apiserver::DEFAULT_MAX_BODY_BYTES;
-use flotilla_apiserver::host::{self, HostOptions, Layout, RunningServer};
+use flotilla_apiserver::host::{self, Extensions, HostOptions, Layout, RunningServer};
 use flotilla_registration::{Registration, RegistrationConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+pub mod blobs;
+pub mod plugins;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6443";
 const CONFIG_FILE: &str = "hub.json";
@@ -38,6 +44,9 @@ pub struct HubConfig {
     /// A cluster becomes unreachable when its lease is older than this many lease durations.
     #[serde(default = "default_lease_grace_factor")]
     pub lease_grace_factor: u32,
+    /// Largest plugin binary `PUT /blobs/sha256:…` accepts (separate from `maxBodyBytes`).
+    #[serde(default = "default_max_blob_bytes")]
+    pub max_blob_bytes: u64,
 }
 
 impl HubConfig {
@@ -50,6 +59,7 @@ impl HubConfig {
             auto_accept: Vec::new(),
             cert_validity_seconds: default_cert_validity_seconds(),
             lease_grace_factor: default_lease_grace_factor(),
+            max_blob_bytes: default_max_blob_bytes(),
         }
     }
 
@@ -72,6 +82,10 @@ fn default_cert_validity_seconds() -> u64 {
 
 fn default_lease_grace_factor() -> u32 {
     flotilla_registration::DEFAULT_LEASE_GRACE_FACTOR
+}
+
+fn default_max_blob_bytes() -> u64 {
+    blobs::DEFAULT_MAX_BLOB_BYTES
 }
 
 /// The default data directory: `$FLOTILLA_DATA_DIR`, else `~/.flotilla/hub`.
@@ -131,6 +145,10 @@ pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Resul
     let kinds = flotilla_kinds::hub_kinds().context("loading the hub's kinds")?;
     let registration = Registration::new(config.registration())
         .with_context(|| format!("{}: registration settings", config_path(data_dir).display()))?;
+    let blob_store = blobs::BlobStore::open(data_dir, config.max_blob_bytes)
+        .with_context(|| format!("opening the blob store in {}", data_dir.join("blobs").display()))?;
+    let blob_store = Arc::new(blob_store);
+    let plugins = Arc::new(plugins::HubPlugins::new(data_dir.join("plugin-cache"), blob_store.clone()));
     let options = HostOptions {
         data_dir: data_dir.to_path_buf(),
         listen: listen.unwrap_or(config.listen),
@@ -145,6 +163,11 @@ pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Resul
         seed: seed_objects(),
         store_options: Default::default(),
         version: None,
+        extensions: Extensions {
+            validation: vec![Arc::new(plugins::WasmPluginValidation::new(plugins.clone()))],
+            endpoints: vec![Arc::new(blobs::BlobEndpoint::new(blob_store))],
+            metrics: vec![plugins],
+        },
     };
     let mut server = host::start(options).await?;
     let ca = Layout::new(data_dir).load_ca().context("loading the hub CA to sign agents' certificates")?;
@@ -166,7 +189,8 @@ mod tests {
         assert_eq!(config.max_body_bytes, 1024);
 
         let text = serde_json::to_string(&HubConfig::new("127.0.0.1:0".parse().expect("addr"))).expect("json");
-        for key in ["autoAccept", "certValiditySeconds", "leaseGraceFactor"] {
+        assert_eq!(config.max_blob_bytes, 64 << 20);
+        for key in ["autoAccept", "certValiditySeconds", "leaseGraceFactor", "maxBlobBytes"] {
             assert!(text.contains(key), "{key} in {text}");
         }
         let set: HubConfig = serde_json::from_str(

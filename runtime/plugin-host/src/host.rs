@@ -137,6 +137,22 @@ mod describe_json {
     }
 }
 
+/// A component's imports and exports as they are, before validation (see
+/// [`PluginHost::interface`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentInterface {
+    /// `sha256:` and the hex digest of the component's bytes.
+    pub digest: String,
+    pub size_bytes: u64,
+    /// The Flotilla world the component exports, if exactly one.
+    pub world: Option<World>,
+    /// The version of that world's package, as exported.
+    pub world_version: Option<String>,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
 /// Counters of the compilation cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -410,6 +426,30 @@ impl PluginHost {
         out
     }
 
+    /// What a component imports and exports, and which of Flotilla's worlds it exports at
+    /// which version, without validating anything else (`flotilla plugin inspect` shows this
+    /// even for a component that [`load`](Self::load) refuses). Compiles the component, or
+    /// takes it from the cache, as `load` does; a `load` that follows costs nothing more.
+    pub fn interface(&self, bytes: &[u8]) -> Result<ComponentInterface, PluginError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        let (component, _) = self.component(&digest, bytes)?;
+        let ty = component.component_type();
+        let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let world = world_of_exports(&exports).ok();
+        let world_version = world.and_then(|w| {
+            exports.iter().map(|e| ItemName::parse(e)).find(|n| n.world() == Some(w)).and_then(|n| n.version)
+        });
+        Ok(ComponentInterface {
+            digest: format!("sha256:{digest}"),
+            size_bytes: bytes.len() as u64,
+            world,
+            world_version,
+            imports,
+            exports,
+        })
+    }
+
     /// Validates a component and makes it callable: it parses as a component, exports
     /// `world` at a compatible version, imports nothing outside the world's grant,
     /// instantiates, and `describe()` answers. This is what a push does; the error says
@@ -486,6 +526,24 @@ impl PluginHost {
         Ok(Arc::new(plugin))
     }
 
+    /// The one Flotilla world a component exports, read from its exports (compiling it into
+    /// the cache, as [`load`](Self::load) would): what `flotilla plugin push` uses when the user
+    /// does not name the world. Refuses what is not a component (`Corrupt`) and a component
+    /// that exports none of the worlds, or more than one (`WrongWorld`).
+    pub fn detect_world(&self, bytes: &[u8]) -> Result<World, PluginError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        let (component, _) = self.component(&digest, bytes)?;
+        let exports: Vec<String> =
+            component.component_type().exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        world_of_exports(&exports)
+    }
+
+    /// [`load`](Self::load) as the world the component exports ([`detect_world`](Self::detect_world)).
+    pub fn load_detected(&self, name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
+        let world = self.detect_world(bytes)?;
+        self.load(name, world, bytes)
+    }
+
     /// The compiled component of `bytes`: from memory, from the on-disk cache, or compiled
     /// now and cached.
     fn component(&self, digest: &str, bytes: &[u8]) -> Result<(Component, LoadSource), PluginError> {
@@ -554,6 +612,13 @@ impl PluginHost {
     /// The plugin's `describe()`, as answered when it was loaded.
     pub fn describe<'a>(&self, plugin: &'a Plugin) -> &'a Description {
         &plugin.info.describe
+    }
+
+    /// One invocation that instantiates the plugin in a fresh store under `limits` and calls
+    /// nothing: the fixed cost of every call, for benchmarks. It counts as a call in the
+    /// plugin's metrics.
+    pub fn probe_instantiation(&self, plugin: &Plugin, limits: &Limits) -> Result<(), PluginError> {
+        self.invoke(plugin, plugin.info.world, limits, None, |_, _, _| Ok(()))
     }
 
     /// Checks a configuration with the plugin's `validate-config`, and returns it prepared
@@ -896,6 +961,31 @@ fn check_exports(world: World, exports: &[String]) -> Result<Version, PluginErro
     }))
 }
 
+/// The one world whose interface `exports` contains.
+fn world_of_exports(exports: &[String]) -> Result<World, PluginError> {
+    let mut worlds: Vec<World> = exports.iter().filter_map(|e| ItemName::parse(e).world()).collect();
+    worlds.sort();
+    worlds.dedup();
+    match worlds.as_slice() {
+        [world] => Ok(*world),
+        [] => {
+            let known: Vec<String> = World::ALL.iter().map(|w| w.export_name()).collect();
+            Err(PluginError::WrongWorld(format!(
+                "the component exports none of Flotilla's worlds (a plugin exports one of {}; its exports: {})",
+                known.join(", "),
+                if exports.is_empty() { "none".to_string() } else { exports.join(", ") }
+            )))
+        }
+        several => {
+            let names: Vec<&str> = several.iter().map(|w| w.name()).collect();
+            Err(PluginError::WrongWorld(format!(
+                "the component exports the interfaces of several worlds ({}); a plugin implements exactly one",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
 /// Refuses any import outside the world's grant, naming them all.
 fn check_imports(world: World, imports: &[String]) -> Result<(), PluginError> {
     let grants = world.grants();
@@ -1069,6 +1159,18 @@ mod tests {
         );
         let e = check_exports(w, &["run".into()]).expect_err("refused");
         assert!(e.to_string().contains("does not export flotilla:placement-filter/filter@0.1.0 (its exports: run)"));
+    }
+
+    #[test]
+    fn the_world_is_read_from_the_exports() {
+        let filter = "flotilla:placement-filter/filter@0.1.0".to_string();
+        assert_eq!(world_of_exports(std::slice::from_ref(&filter)), Ok(World::PlacementFilter));
+        // A version this host cannot run is still recognized; `load` says what is wrong with it.
+        assert_eq!(world_of_exports(&["flotilla:policy-check/check@0.2.0".into()]), Ok(World::PolicyCheck));
+        let e = world_of_exports(&["run".into()]).expect_err("none");
+        assert!(e.to_string().contains("exports none of Flotilla's worlds") && e.to_string().contains("run"), "{e}");
+        let e = world_of_exports(&[filter, "flotilla:rollout-strategy/strategy@0.1.0".into()]).expect_err("two");
+        assert!(e.to_string().contains("several worlds (placement-filter, rollout-strategy)"), "{e}");
     }
 
     #[test]

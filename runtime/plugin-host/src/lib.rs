@@ -17,6 +17,9 @@
 //!   and no randomness in the deterministic worlds;
 //! - counts calls, latency, traps and timeouts per plugin ([`PluginHost::render_prometheus`]).
 //!
+//! [`Fixture`]s describe one invocation as JSON with the result it must give, rendered by
+//! [`render`]: what `flotilla plugin run`, `test` and `bench` use.
+//!
 //! ```no_run
 //! # use flotilla_plugin_host::*;
 //! # fn main() -> Result<(), PluginError> {
@@ -35,6 +38,7 @@
 pub mod bindings;
 mod cluster;
 mod error;
+mod fixture;
 mod host;
 mod limits;
 mod metrics;
@@ -52,12 +56,23 @@ pub use bindings::flotilla::types::types::{
 };
 pub use cluster::{ClusterInfo, Projection, Quantity, parse_quantity_milli};
 pub use error::PluginError;
-pub use host::{CacheStats, LoadSource, Plugin, PluginHost, PluginInfo, Prepared};
+pub use fixture::{
+    Call, Expect, Fixture, FixtureInput, FixtureSpoke, RolloutClusterInput, check_outcome, json_diff, render,
+    run_fixture,
+};
+pub use host::{CacheStats, ComponentInterface, LoadSource, Plugin, PluginHost, PluginInfo, Prepared};
 pub use limits::{HostConfig, Limits, LimitsOverride};
 pub use metrics::MetricsSnapshot;
 pub use output::TransformOutput;
 pub use state::SpokeReader;
 pub use world::{ItemName, Version, WIT_VERSION, World};
+
+/// The content address of a component: `sha256:` and the hex digest of its bytes, as in
+/// `WasmPlugin.spec.digest` and the hub's `/blobs/` paths.
+pub fn digest_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
 
 /// The WIT sources of every package, as `(path under wit/, contents)`, for tools that write
 /// them into a new plugin project (`flotilla plugin new`).

@@ -147,6 +147,19 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
+    /// The compilation cache of a user's tools (`flotilla plugin push`, `inspect`):
+    /// `$FLOTILLA_PLUGIN_CACHE`, else `$XDG_CACHE_HOME/flotilla/plugin-cache`, else
+    /// `~/.cache/flotilla/plugin-cache`. Servers keep theirs in their data directory.
+    pub fn user_cache_dir() -> PathBuf {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        if let Some(dir) = var("FLOTILLA_PLUGIN_CACHE") {
+            return dir;
+        }
+        let base =
+            var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache"))).unwrap_or_else(std::env::temp_dir);
+        base.join("flotilla").join("plugin-cache")
+    }
+
     pub fn new(cache_dir: impl Into<PathBuf>) -> HostConfig {
         HostConfig {
             cache_dir: cache_dir.into(),

@@ -96,3 +96,19 @@ fn a_loaded_plugin_reports_what_it_is() {
     assert_eq!(json["describe"]["name"], "label-filter");
     assert!(json["describe"]["configSchema"].is_string(), "camelCase for the object's status: {json}");
 }
+
+#[test]
+fn the_world_is_detected_from_the_component() {
+    let host = host();
+    assert_eq!(host.detect_world(&wasm("label-filter")), Ok(World::PlacementFilter));
+    assert_eq!(host.detect_world(&wasm("hostile-wrong-world")), Ok(World::RolloutStrategy));
+    assert_eq!(host.detect_world(&wasm("required-labels")), Ok(World::PolicyCheck));
+    let err = host.detect_world(b"not wasm").expect_err("corrupt");
+    assert_eq!(err.reason(), "PluginCorrupt");
+    // Detection then the full validation of that world.
+    let p = host.load_detected("cs", &wasm("capacity-scorer")).expect("a scorer");
+    assert_eq!(p.world(), World::PlacementScorer);
+    assert_eq!(p.info().digest, digest_of(&wasm("capacity-scorer")));
+    let err = host.load_detected("fi", &wasm("hostile-forbidden-import")).expect_err("forbidden import");
+    assert_eq!(err.reason(), "PluginForbiddenImport");
+}

@@ -1,0 +1,363 @@
+//! Plugin binaries: blobs addressed by sha256, outside the store's key space, in
+//! `DATA_DIR/blobs/sha256/<hex>`, served at `/blobs/sha256:<hex>` on the hub's HTTPS listener.
+//!
+//! - `PUT` (admins): the body is streamed to a temporary file while it is hashed, synced, checked
+//!   against the digest in the path, then renamed into place, so no partial or mismatched blob
+//!   is ever visible, even after a crash; uploads of the same digest may race (the content is
+//!   the same). 201 when stored, 200 when it was already there, 400 when the body's digest
+//!   differs, 413 over the size limit.
+//! - `GET` and `HEAD` (admins and accepted agents): the bytes, or 404.
+//!
+//! Authorization goes through the hub's authorizer as the non-resource path
+//! (`get` or `put` on `/blobs/sha256:<hex>`); errors are `Status` objects.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use flotilla_apimachinery::ApiError;
+use flotilla_apiserver::http::{Body, error_response, full};
+use flotilla_apiserver::{ApiServer, Attributes, Endpoint, UserInfo};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+/// Default cap on one blob (plugin components are a few hundred KiB to a few tens of MiB;
+/// interpreters such as componentize-py's bundle CPython).
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 64 << 20;
+
+/// Where blobs are served.
+pub const BLOB_PREFIX: &str = "/blobs/";
+
+/// A blob's address: `sha256:` and 64 lowercase hex digits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlobDigest {
+    hex: String,
+}
+
+impl BlobDigest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> BlobDigest {
+        BlobDigest { hex: hex::encode(Sha256::digest(bytes)) }
+    }
+
+    pub fn hex(&self) -> &str {
+        &self.hex
+    }
+
+    /// The path it is served at, `/blobs/sha256:<hex>`.
+    pub fn path(&self) -> String {
+        format!("{BLOB_PREFIX}{self}")
+    }
+}
+
+impl fmt::Display for BlobDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex)
+    }
+}
+
+impl FromStr for BlobDigest {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hex = s.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Ok(BlobDigest { hex: hex.to_string() })
+        } else {
+            Err(format!("{s:?} is not a blob digest: expected \"sha256:\" followed by 64 lowercase hex digits"))
+        }
+    }
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    Created { size: u64 },
+    AlreadyPresent { size: u64 },
+}
+
+/// The blob directory of a hub.
+#[derive(Debug)]
+pub struct BlobStore {
+    root: PathBuf,
+    max_bytes: u64,
+}
+
+impl BlobStore {
+    /// Opens (creating) `DATA_DIR/blobs`, and removes temporary files a crash left behind.
+    pub fn open(data_dir: &Path, max_bytes: u64) -> std::io::Result<BlobStore> {
+        let root = data_dir.join("blobs");
+        std::fs::create_dir_all(root.join("sha256"))?;
+        let tmp = root.join("tmp");
+        std::fs::create_dir_all(&tmp)?;
+        for entry in std::fs::read_dir(&tmp)? {
+            let _ = std::fs::remove_file(entry?.path());
+        }
+        Ok(BlobStore { root, max_bytes })
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// The file of a blob (which may not exist).
+    pub fn path(&self, digest: &BlobDigest) -> PathBuf {
+        self.root.join("sha256").join(&digest.hex)
+    }
+
+    /// The size of a stored blob, or `None`.
+    pub async fn size(&self, digest: &BlobDigest) -> std::io::Result<Option<u64>> {
+        match tokio::fs::metadata(self.path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The bytes of a stored blob, or `None`.
+    pub async fn read(&self, digest: &BlobDigest) -> std::io::Result<Option<Vec<u8>>> {
+        match tokio::fs::read(self.path(digest)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Streams `body` into the store under `digest`: hashed as it arrives, at most
+    /// `max_bytes`, synced, verified, then renamed into place.
+    pub async fn write<B>(&self, digest: &BlobDigest, body: B) -> Result<Stored, ApiError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Unpin,
+        B::Error: fmt::Display,
+    {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let tmp = self.root.join("tmp").join(format!(
+            "{}.{}.{}",
+            digest.hex,
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let guard = RemoveOnDrop(Some(tmp.clone()));
+        let io = |what: &str, e: std::io::Error| ApiError::internal(format!("cannot store blob {digest}: {what}: {e}"));
+        let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| io("create", e))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| ApiError::bad_request(format!("could not read the body of blob {digest}: {e}")))?;
+            let Ok(data) = frame.into_data() else { continue };
+            size += data.len() as u64;
+            if size > self.max_bytes {
+                return Err(too_large(self.max_bytes));
+            }
+            hasher.update(&data);
+            file.write_all(&data).await.map_err(|e| io("write", e))?;
+        }
+        file.sync_all().await.map_err(|e| io("sync", e))?;
+        drop(file);
+        let actual = BlobDigest { hex: hex::encode(hasher.finalize()) };
+        if actual != *digest {
+            return Err(ApiError::bad_request(format!(
+                "the uploaded content's digest is {actual}, not {digest} as named in the path ({size} bytes received)"
+            )));
+        }
+        let path = self.path(digest);
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Ok(Stored::AlreadyPresent { size });
+        }
+        tokio::fs::rename(&tmp, &path).await.map_err(|e| io("rename", e))?;
+        guard.disarm();
+        // The rename itself must survive a crash too.
+        if let Ok(dir) = tokio::fs::File::open(self.root.join("sha256")).await {
+            let _ = dir.sync_all().await;
+        }
+        tracing::info!(%digest, size, "stored plugin blob");
+        Ok(Stored::Created { size })
+    }
+}
+
+/// Removes a temporary file unless disarmed (errors, early returns, dropped requests).
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::too_large(format!("Request entity too large: a plugin blob may be at most {limit} bytes"))
+}
+
+/// `/blobs/` on the hub's listener.
+pub struct BlobEndpoint {
+    store: std::sync::Arc<BlobStore>,
+}
+
+impl BlobEndpoint {
+    pub fn new(store: std::sync::Arc<BlobStore>) -> BlobEndpoint {
+        BlobEndpoint { store }
+    }
+}
+
+fn not_found(digest: &BlobDigest) -> ApiError {
+    ApiError::new(404, "NotFound", format!("blob {digest} not found"))
+}
+
+fn blob_response(status: StatusCode, size: u64, body: Body, digest: &BlobDigest) -> Response<Body> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/wasm"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{digest}\"")) {
+        headers.insert(header::ETAG, etag);
+    }
+    response
+}
+
+#[async_trait]
+impl Endpoint for BlobEndpoint {
+    fn prefix(&self) -> &str {
+        BLOB_PREFIX
+    }
+
+    async fn serve(
+        &self,
+        api: &ApiServer,
+        user: &UserInfo,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, ApiError> {
+        let put = req.method() == Method::PUT;
+        match self.answer(api, user, req).await {
+            // A refused upload's body may be unread: the client must not send its next
+            // request on this HTTP/1.1 connection (HTTP/2 drops the header and resets the stream).
+            Err(e) if put => {
+                let mut response = error_response(&e);
+                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                Ok(response)
+            }
+            other => other,
+        }
+    }
+}
+
+impl BlobEndpoint {
+    async fn answer(
+        &self,
+        api: &ApiServer,
+        user: &UserInfo,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, ApiError> {
+        let path = req.uri().path().to_string();
+        let verb = match *req.method() {
+            Method::GET | Method::HEAD => "get",
+            Method::PUT => "put",
+            ref other => {
+                return Err(ApiError::method_not_allowed(format!(
+                    "the server does not allow {other} on {path}: blobs are read with GET or HEAD and uploaded with PUT"
+                )));
+            }
+        };
+        api.authorize(user, &Attributes::non_resource(verb, &path)).await?;
+        let digest: BlobDigest =
+            path.strip_prefix(BLOB_PREFIX).unwrap_or_default().parse().map_err(|e| {
+                ApiError::bad_request(format!("{e} (blobs are addressed as {BLOB_PREFIX}sha256:<hex>)"))
+            })?;
+        let io = |e: std::io::Error| ApiError::internal(format!("cannot read blob {digest}: {e}"));
+        match *req.method() {
+            Method::HEAD => match self.store.size(&digest).await.map_err(io)? {
+                Some(size) => Ok(blob_response(StatusCode::OK, size, full(Bytes::new()), &digest)),
+                None => Err(not_found(&digest)),
+            },
+            Method::GET => match self.store.read(&digest).await.map_err(io)? {
+                Some(bytes) => Ok(blob_response(StatusCode::OK, bytes.len() as u64, full(bytes), &digest)),
+                None => Err(not_found(&digest)),
+            },
+            _ => {
+                let declared = req
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if declared.is_some_and(|n| n > self.store.max_bytes()) {
+                    return Err(too_large(self.store.max_bytes()));
+                }
+                let (status, stored) = match self.store.write(&digest, req.into_body()).await? {
+                    Stored::Created { size } => (StatusCode::CREATED, size),
+                    Stored::AlreadyPresent { size } => (StatusCode::OK, size),
+                };
+                let body = json!({"digest": digest.to_string(), "size": stored});
+                let mut response = Response::new(full(serde_json::to_vec(&body).unwrap_or_default()));
+                *response.status_mut() = status;
+                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Ok(response)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::Full;
+
+    use super::*;
+
+    #[test]
+    fn digests_parse_strictly() {
+        let hex = "0123456789abcdef".repeat(4);
+        let d: BlobDigest = format!("sha256:{hex}").parse().expect("digest");
+        assert_eq!(d.to_string(), format!("sha256:{hex}"));
+        assert_eq!(d.path(), format!("/blobs/sha256:{hex}"));
+        for bad in [hex.clone(), format!("sha256:{}", hex.to_uppercase()), format!("sha512:{hex}"), "sha256:ab".into()]
+        {
+            assert!(bad.parse::<BlobDigest>().is_err(), "{bad}");
+        }
+        assert_eq!(BlobDigest::of(b"test").hex(), "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+    }
+
+    #[tokio::test]
+    async fn writes_are_verified_atomic_and_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = BlobStore::open(dir.path(), 16).expect("store");
+        let digest = BlobDigest::of(b"component");
+        let body = || Full::new(Bytes::from_static(b"component"));
+        assert_eq!(store.write(&digest, body()).await, Ok(Stored::Created { size: 9 }));
+        assert_eq!(store.write(&digest, body()).await, Ok(Stored::AlreadyPresent { size: 9 }));
+        assert_eq!(store.read(&digest).await.expect("read").as_deref(), Some(&b"component"[..]));
+        assert_eq!(store.size(&digest).await.expect("size"), Some(9));
+
+        let other = BlobDigest::of(b"other");
+        let err = store.write(&other, body()).await.expect_err("mismatch");
+        assert_eq!(err.code, 400);
+        assert!(err.message.contains(&digest.to_string()) && err.message.contains(&other.to_string()), "{err}");
+        assert_eq!(store.read(&other).await.expect("read"), None, "nothing stored under the wrong digest");
+
+        let big = vec![7u8; 17];
+        let err = store.write(&BlobDigest::of(&big), Full::new(Bytes::from(big.clone()))).await.expect_err("big");
+        assert_eq!(err.code, 413);
+        assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).expect("tmp").count(), 0, "no leftovers");
+
+        // A crash's leftovers are cleaned on open; stored blobs stay.
+        std::fs::write(dir.path().join("blobs/tmp/partial"), b"half").expect("write");
+        let store = BlobStore::open(dir.path(), 16).expect("reopen");
+        assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).expect("tmp").count(), 0);
+        assert!(store.size(&digest).await.expect("size").is_some());
+    }
+}
