@@ -3,14 +3,15 @@
 //! `leaseDurationSeconds` with jitter 0.25. The hub marks the cluster unreachable when the
 //! lease grows older than its grace.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::AgentError;
 use crate::client::SharedClient;
@@ -27,22 +28,41 @@ pub(crate) struct LeaseLoop {
     pub agent_id: String,
     pub hub: SharedClient,
     pub duration: watch::Receiver<Duration>,
+    /// Woken when a renewal comes late (after failures, or after the process was paused):
+    /// the hub may have marked the cluster unreachable meanwhile, and only the status loop
+    /// sets Available back to True.
+    pub renewed_late: Arc<Notify>,
     pub shutdown: watch::Receiver<bool>,
+}
+
+/// A renewal this long after the previous one came later than any jittered period: the
+/// hub may have taken the agent for dead.
+pub fn late_after(duration: Duration) -> Duration {
+    duration.mul_f64(1.0 + LEASE_JITTER) + Duration::from_secs(1)
 }
 
 impl LeaseLoop {
     pub async fn run(mut self) {
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
         let mut failing = false;
+        let mut last_renewed: Option<Instant> = None;
         loop {
             let duration = *self.duration.borrow_and_update();
             let delay = match renew(&self.hub.get(), &self.cluster, &self.agent_id, duration).await {
                 Ok(()) => {
+                    let now = Instant::now();
+                    let gap = last_renewed.map(|t| now.saturating_duration_since(t));
                     if failing {
                         tracing::info!(cluster = %self.cluster, "lease renewed again");
                     } else {
                         tracing::debug!(cluster = %self.cluster, "lease renewed");
                     }
+                    if failing || gap.is_some_and(|gap| gap > late_after(duration)) {
+                        tracing::info!(cluster = %self.cluster, since_last_renewal = ?gap,
+                            "the lease was renewed late; re-reporting the cluster's status");
+                        self.renewed_late.notify_one();
+                    }
+                    last_renewed = Some(now);
                     failing = false;
                     backoff.reset();
                     jittered(duration, LEASE_JITTER)
@@ -99,5 +119,18 @@ pub async fn renew(client: &kube::Client, cluster: &str, agent_id: &str, duratio
             }
         }
         Err(e) => Err(AgentError::kube(format!("renewing lease {cluster}/{LEASE_NAME}"))(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renewal_is_late_only_past_the_longest_jittered_period() {
+        let period = Duration::from_secs(2);
+        assert_eq!(late_after(period), Duration::from_millis(3500));
+        assert!(period.mul_f64(1.0 + LEASE_JITTER) < late_after(period));
+        assert_eq!(late_after(DEFAULT_LEASE_DURATION), Duration::from_secs(76));
     }
 }

@@ -12,6 +12,9 @@
 //! It never deletes anything on its spoke because the hub is unreachable: every failure
 //! towards the hub is logged and retried with backoff.
 //!
+//! Plugin binaries come from the hub by digest and are cached ([`plugins`]); with
+//! `metrics_listen`, the agent serves its plugin host's counters on `/metrics`.
+//!
 //! [`run`] is the whole agent; many can run in one process (tests, benchmarks).
 
 pub mod claims;
@@ -22,6 +25,7 @@ mod error;
 pub mod join;
 pub mod lease;
 pub mod pinning;
+pub mod plugins;
 pub mod quantity;
 pub mod rotation;
 mod spoke;
@@ -29,10 +33,12 @@ pub mod status;
 mod util;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 pub use client::SharedClient;
@@ -67,6 +73,8 @@ pub struct AgentOptions {
     pub health_retry: Duration,
     /// `spec.expirationSeconds` of the agent's CSRs (the hub's default when `None`).
     pub cert_expiration_seconds: Option<i32>,
+    /// Serve `/metrics` (plain HTTP, no authentication: a loopback address) here.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl AgentOptions {
@@ -85,6 +93,7 @@ impl AgentOptions {
             health_grace: status::DEFAULT_HEALTH_GRACE,
             health_retry: status::DEFAULT_HEALTH_RETRY,
             cert_expiration_seconds: None,
+            metrics_listen: None,
         }
     }
 }
@@ -132,6 +141,17 @@ async fn run_until_stopped(opts: AgentOptions, mut shutdown: watch::Receiver<boo
     join::validate_cluster_name(&opts.cluster_name)?;
     let data = datadir::DataDir::new(&opts.data_dir);
     data.ensure()?;
+    let plugins = Arc::new(plugins::AgentPlugins::new(&opts.data_dir));
+    if let Some(addr) = opts.metrics_listen {
+        let listener = plugins::bind_metrics(addr).await?;
+        // Started now, so that its families are on /metrics from the first scrape.
+        let host = plugins.clone();
+        tokio::task::spawn_blocking(move || host.host())
+            .await
+            .map_err(|e| AgentError::Internal(format!("starting the plugin host: {e}")))??;
+        tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving /metrics");
+        tokio::spawn(plugins::serve_metrics(listener, plugins.clone(), shutdown.clone()));
+    }
     let spoke = Spoke::connect(&opts.spoke, &opts.data_dir, &opts.cluster_name).await?;
     let result = run_with_spoke(&opts, &data, &spoke, &mut shutdown).await;
     spoke.shutdown().await;
@@ -154,6 +174,7 @@ async fn run_with_spoke(
         "agent running with mutual TLS");
 
     let (lease_tx, lease_rx) = watch::channel(opts.lease_duration.unwrap_or(lease::DEFAULT_LEASE_DURATION));
+    let renewed_late = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
     tasks.spawn(
         lease::LeaseLoop {
@@ -161,6 +182,7 @@ async fn run_with_spoke(
             agent_id: record.agent_id.clone(),
             hub: hub.clone(),
             duration: lease_rx,
+            renewed_late: renewed_late.clone(),
             shutdown: shutdown.clone(),
         }
         .run(),
@@ -176,6 +198,7 @@ async fn run_with_spoke(
             max_custom_claims: opts.max_custom_cluster_claims,
             lease_override: opts.lease_duration,
             lease_duration: lease_tx,
+            renewed_late,
             shutdown: shutdown.clone(),
         }
         .run(),

@@ -11,12 +11,13 @@
 //! clobbering their conditions.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Map, Value, json};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::AgentError;
 use crate::claims::{self, ClaimSet, SpokeClaim};
@@ -409,6 +410,9 @@ pub(crate) struct StatusLoop {
     /// `--lease-duration-seconds`; without it the ManagedCluster's spec decides.
     pub lease_override: Option<Duration>,
     pub lease_duration: watch::Sender<Duration>,
+    /// The lease loop's signal that a renewal came late: report at once (the hub may have
+    /// set Available to Unknown meanwhile) instead of at the next period.
+    pub renewed_late: Arc<Notify>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -437,8 +441,9 @@ impl StatusLoop {
             if self.health.pending_failure() {
                 delay = delay.min(self.health_retry);
             }
-            if sleep_or_shutdown(delay, &mut self.shutdown).await {
-                return;
+            tokio::select! {
+                stop = sleep_or_shutdown(delay, &mut self.shutdown) => if stop { return },
+                () = self.renewed_late.notified() => {}
             }
         }
     }

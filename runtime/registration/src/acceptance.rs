@@ -21,16 +21,17 @@ use crate::identity::csr_cluster;
 use crate::names::{
     CLUSTER_NAME_LABEL, CONDITION_HUB_ACCEPTED, CONDITION_HUB_DENIED, REASON_HUB_ACCEPTED, REASON_HUB_DENIED,
 };
-use crate::util::{self, cluster_csrs, cluster_denied, get_optional};
+use crate::util::{self, CsrIndex, cluster_csrs, cluster_denied, get_optional};
 
 pub struct ClusterAcceptance {
     storage: Storage,
     kinds: Arc<Kinds>,
+    csr_index: CsrIndex,
 }
 
 impl ClusterAcceptance {
     pub(crate) fn new(storage: Storage, kinds: Arc<Kinds>) -> Self {
-        ClusterAcceptance { storage, kinds }
+        ClusterAcceptance { storage, kinds, csr_index: CsrIndex::default() }
     }
 
     /// Creates the cluster namespace if it is missing. A namespace still terminating is an
@@ -99,7 +100,16 @@ impl Reconciler for ClusterAcceptance {
         vec![self.kinds.managed_clusters.clone(), self.kinds.csrs.clone(), self.kinds.namespaces.clone()]
     }
 
+    fn start_keys(&self) -> Vec<String> {
+        // The watch's initial list fills the index again.
+        self.csr_index.clear();
+        Vec::new()
+    }
+
     fn keys_for(&self, index: usize, obj: &Value, deleted: bool) -> Vec<String> {
+        if index == 1 {
+            self.csr_index.observe(obj, deleted);
+        }
         match index {
             0 if !deleted => vec![meta::name(obj).to_string()],
             1 => csr_cluster(obj).map(str::to_string).into_iter().collect(),
@@ -118,7 +128,7 @@ impl Reconciler for ClusterAcceptance {
         }
         let is_accepted = accepted(&mc) == Acceptance::Accepted;
         let denied = !is_accepted && {
-            let csrs = cluster_csrs(&self.storage, &self.kinds.csrs, cluster).await?;
+            let csrs = cluster_csrs(&self.storage, &self.kinds.csrs, &self.csr_index, cluster).await?;
             cluster_denied(Some(&mc), &csrs)
         };
         if is_accepted {

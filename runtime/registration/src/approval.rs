@@ -24,18 +24,19 @@ use crate::authz::{Acceptance, accepted};
 use crate::controller::Reconciler;
 use crate::identity::{csr_cluster, validate_agent_csr};
 use crate::names::{CSR_APPROVED, REASON_AUTO_APPROVED};
-use crate::util::{self, CsrState, cluster_csrs, cluster_denied, csr_state, get_optional};
+use crate::util::{self, CsrIndex, CsrState, cluster_csrs, cluster_denied, csr_state, get_optional};
 use crate::{AutoAccept, Kinds};
 
 pub struct Approval {
     storage: Storage,
     kinds: Arc<Kinds>,
     auto_accept: Arc<AutoAccept>,
+    csr_index: CsrIndex,
 }
 
 impl Approval {
     pub(crate) fn new(storage: Storage, kinds: Arc<Kinds>, auto_accept: Arc<AutoAccept>) -> Self {
-        Approval { storage, kinds, auto_accept }
+        Approval { storage, kinds, auto_accept, csr_index: CsrIndex::default() }
     }
 }
 
@@ -81,7 +82,16 @@ impl Reconciler for Approval {
         vec![self.kinds.managed_clusters.clone(), self.kinds.csrs.clone()]
     }
 
+    fn start_keys(&self) -> Vec<String> {
+        // The watch's initial list fills the index again.
+        self.csr_index.clear();
+        Vec::new()
+    }
+
     fn keys_for(&self, index: usize, obj: &Value, deleted: bool) -> Vec<String> {
+        if index == 1 {
+            self.csr_index.observe(obj, deleted);
+        }
         match index {
             0 if !deleted => vec![meta::name(obj).to_string()],
             1 if !deleted => csr_cluster(obj).map(str::to_string).into_iter().collect(),
@@ -90,7 +100,7 @@ impl Reconciler for Approval {
     }
 
     async fn reconcile(&self, cluster: &str) -> Result<Option<Duration>, ApiError> {
-        let csrs = cluster_csrs(&self.storage, &self.kinds.csrs, cluster).await?;
+        let csrs = cluster_csrs(&self.storage, &self.kinds.csrs, &self.csr_index, cluster).await?;
         let mc = get_optional(&self.storage, &self.kinds.managed_clusters, None, cluster).await?;
         let denied = cluster_denied(mc.as_ref(), &csrs);
         let is_accepted = mc.as_ref().map(accepted) == Some(Acceptance::Accepted);

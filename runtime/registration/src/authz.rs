@@ -4,7 +4,9 @@
 //! - bootstrap tokens: create/get/list/watch CSRs, get/create ManagedClusters;
 //! - the agent of cluster C, while ManagedCluster C exists and `spec.hubAcceptsClient` is
 //!   true (checked on every request, so revocation is immediate): its ManagedCluster and
-//!   its status, the ManifestWorks, Policies, Lease and Events of namespace C, and CSRs;
+//!   its status, the ManifestWorks, Policies, Lease and Events of namespace C, CSRs, and
+//!   plugin binaries by digest (`GET /blobs/sha256:…`, to run the policy checks and
+//!   transforms its works and policies name);
 //! - everyone else: nothing.
 
 use async_trait::async_trait;
@@ -81,8 +83,21 @@ pub fn bootstrap_rules(attrs: &Attributes) -> Decision {
     }
 }
 
+/// The hub's plugin blobs, as non-resource paths (`/blobs/sha256:<hex>`).
+const BLOB_PATH_PREFIX: &str = "/blobs/sha256:";
+
 /// What the agent of an accepted `cluster` may do.
 pub fn agent_rules(cluster: &str, attrs: &Attributes) -> Decision {
+    if attrs.is_non_resource() {
+        // Plugin binaries are content-addressed and hold no cluster's data: read only.
+        return if attrs.resource.starts_with(BLOB_PATH_PREFIX) && attrs.verb == "get" {
+            Decision::Allow
+        } else {
+            Decision::Deny(format!(
+                "the agent of managed cluster {cluster:?} may only read plugin blobs and its own cluster's objects"
+            ))
+        };
+    }
     let main = attrs.subresource.is_empty();
     let status = attrs.subresource == "status";
     let in_namespace = attrs.namespace == cluster;
@@ -355,6 +370,29 @@ mod tests {
             let decision = decide(&table(), &a1, &a).await;
             assert!(matches!(decision, Decision::Deny(ref r) if r.contains("own cluster")), "{a:?}: {decision:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn agents_read_plugin_blobs_and_nothing_else_outside_the_api() {
+        let blob = format!("/blobs/sha256:{}", "a".repeat(64));
+        assert!(allowed(&agent("c1"), &Attributes::non_resource("get", &blob)).await);
+        for (verb, path) in [("put", blob.as_str()), ("get", "/metrics"), ("get", "/blobs/other")] {
+            let decision = decide(&table(), &agent("c1"), &Attributes::non_resource(verb, path)).await;
+            assert!(
+                matches!(decision, Decision::Deny(ref r) if r.contains("plugin blobs")),
+                "{verb} {path}: {decision:?}"
+            );
+        }
+        let decision = decide(&table(), &agent("denied"), &Attributes::non_resource("get", &blob)).await;
+        assert!(matches!(decision, Decision::Deny(ref r) if r.contains("not accepted")), "{decision:?}");
+        let boot = crate::token::user_for("abcdef");
+        for verb in ["get", "put"] {
+            assert!(!allowed(&boot, &Attributes::non_resource(verb, &blob)).await, "bootstrap {verb}");
+        }
+        assert!(!allowed(&boot, &Attributes::non_resource("get", "/metrics")).await);
+        let admin = UserInfo { name: "flotilla-admin".into(), groups: vec![MASTERS_GROUP.into()] };
+        assert!(allowed(&admin, &Attributes::non_resource("put", &blob)).await);
+        assert!(allowed(&admin, &Attributes::non_resource("get", "/metrics")).await);
     }
 
     #[tokio::test]

@@ -1,16 +1,17 @@
 //! Reads and writes the controllers share.
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
 use flotilla_apimachinery::ApiError;
-use flotilla_apimachinery::selector::{LabelSelector, Operator, Requirement};
+use flotilla_apimachinery::selector::LabelSelector;
 use flotilla_apiserver::objects::meta;
 use flotilla_apiserver::{ListOptions, Resource, Storage, WriteOptions};
 use serde_json::Value;
 
 use crate::conditions;
-use crate::names::{
-    CLUSTER_NAME_LABEL, CONDITION_HUB_ACCEPTED, CONDITION_HUB_DENIED, CSR_APPROVED, CSR_DENIED, CSR_FAILED,
-    FIELD_MANAGER,
-};
+use crate::identity::csr_cluster;
+use crate::names::{CONDITION_HUB_ACCEPTED, CONDITION_HUB_DENIED, CSR_APPROVED, CSR_DENIED, CSR_FAILED, FIELD_MANAGER};
 
 pub(crate) fn write_options() -> WriteOptions {
     WriteOptions::manager(FIELD_MANAGER)
@@ -40,11 +41,73 @@ pub(crate) async fn list_all(
     Ok(storage.list(res, None, &opts).await?.items)
 }
 
-/// The CSRs labelled as `cluster`'s.
-pub(crate) async fn cluster_csrs(storage: &Storage, csrs: &Resource, cluster: &str) -> Result<Vec<Value>, ApiError> {
-    let requirement = Requirement::new(CLUSTER_NAME_LABEL, Operator::Equals, vec![cluster.to_string()])
-        .map_err(|e| ApiError::internal(format!("selecting the CSRs of {cluster:?}: {e}")))?;
-    list_all(storage, csrs, Some(LabelSelector::from_requirements(vec![requirement]))).await
+/// The names of each cluster's CSRs (by their cluster label), kept from a controller's own
+/// CSR watch, so that a reconcile reads a cluster's few CSRs by name rather than listing and
+/// decoding every CSR on the hub (which made every join cost O(clusters)).
+///
+/// Level-triggered like the rest: the watch's initial list fills it before the first
+/// reconcile ([`CsrIndex::clear`] on every (re)start), a CSR the index has not seen yet
+/// brings its own event (and a reconcile of its cluster) afterwards, and reads skip names
+/// whose object is gone or now labelled for another cluster.
+#[derive(Default)]
+pub(crate) struct CsrIndex(Mutex<CsrNames>);
+
+#[derive(Default)]
+struct CsrNames {
+    by_cluster: HashMap<String, BTreeSet<String>>,
+    cluster_of: HashMap<String, String>,
+}
+
+impl CsrIndex {
+    fn names(&self) -> std::sync::MutexGuard<'_, CsrNames> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets everything (a controller restarts from a fresh list).
+    pub(crate) fn clear(&self) {
+        *self.names() = CsrNames::default();
+    }
+
+    /// Records a CSR event.
+    pub(crate) fn observe(&self, csr: &Value, deleted: bool) {
+        let name = meta::name(csr);
+        let mut names = self.names();
+        if let Some(old) = names.cluster_of.remove(name)
+            && let Some(set) = names.by_cluster.get_mut(&old)
+        {
+            set.remove(name);
+            if set.is_empty() {
+                names.by_cluster.remove(&old);
+            }
+        }
+        if !deleted && let Some(cluster) = csr_cluster(csr) {
+            names.by_cluster.entry(cluster.to_string()).or_default().insert(name.to_string());
+            names.cluster_of.insert(name.to_string(), cluster.to_string());
+        }
+    }
+
+    /// The names of `cluster`'s CSRs, in name order.
+    pub(crate) fn of(&self, cluster: &str) -> Vec<String> {
+        self.names().by_cluster.get(cluster).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// The CSRs labelled as `cluster`'s, in name order (as a list would return them).
+pub(crate) async fn cluster_csrs(
+    storage: &Storage,
+    csrs: &Resource,
+    index: &CsrIndex,
+    cluster: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    for name in index.of(cluster) {
+        if let Some(csr) = get_optional(storage, csrs, None, &name).await?
+            && csr_cluster(&csr) == Some(cluster)
+        {
+            out.push(csr);
+        }
+    }
+    Ok(out)
 }
 
 /// Replaces an object's status through the status subresource, with the object's
@@ -103,6 +166,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::names::CLUSTER_NAME_LABEL;
 
     fn csr(conditions: Value, certificate: Option<&str>) -> Value {
         let mut status = json!({"conditions": conditions});
@@ -137,5 +201,31 @@ mod tests {
         let accepted = json!({"spec": {"hubAcceptsClient": true},
             "status": {"conditions": [{"type": "HubDeniedManagedCluster", "status": "True"}]}});
         assert!(!cluster_denied(Some(&accepted), &[denied_csr]), "accepting again overrides");
+    }
+
+    #[test]
+    fn csr_index_follows_labels_and_deletions() {
+        let labelled = |name: &str, cluster: Option<&str>| match cluster {
+            Some(c) => json!({"metadata": {"name": name, "labels": {CLUSTER_NAME_LABEL: c}}}),
+            None => json!({"metadata": {"name": name}}),
+        };
+        let index = CsrIndex::default();
+        index.observe(&labelled("c1-b", Some("c1")), false);
+        index.observe(&labelled("c1-a", Some("c1")), false);
+        index.observe(&labelled("c2-a", Some("c2")), false);
+        index.observe(&labelled("plain", None), false);
+        assert_eq!(index.of("c1"), ["c1-a", "c1-b"], "name order, as a list returns them");
+        assert_eq!(index.of("c2"), ["c2-a"]);
+        assert!(index.of("c3").is_empty());
+
+        index.observe(&labelled("c1-b", Some("c3")), false);
+        assert_eq!(index.of("c1"), ["c1-a"], "a relabelled CSR moves");
+        assert_eq!(index.of("c3"), ["c1-b"]);
+        index.observe(&labelled("c1-a", Some("c1")), true);
+        assert!(index.of("c1").is_empty());
+        index.observe(&labelled("c2-a", None), false);
+        assert!(index.of("c2").is_empty(), "a label removed");
+        index.clear();
+        assert!(index.of("c3").is_empty());
     }
 }
