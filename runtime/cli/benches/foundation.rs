@@ -5,9 +5,7 @@
 //! Run: `cargo bench -p flotilla --bench foundation` (env FLOTILLA_BENCH_OBJECTS and
 //! FLOTILLA_BENCH_WATCHERS scale it down for a quick look).
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,18 +18,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+mod common;
+use common::{HubProcess, client, env_usize, free_port, init_hub, rss_kib};
 
 fn lease(name: &str) -> Lease {
     serde_json::from_value(json!({"metadata": {"name": name, "labels": {"bench": "true"}}, "spec": {"holderIdentity": name, "leaseDurationSeconds": 60}}))
@@ -61,34 +49,6 @@ async fn raw_store_writes(dir: &Path, count: usize, concurrency: usize) -> f64 {
         t.await.expect("writer");
     }
     count as f64 / started.elapsed().as_secs_f64()
-}
-
-struct Hub {
-    child: Child,
-    kubeconfig: std::path::PathBuf,
-}
-
-fn start_hub(data: &Path, port: u16) -> Hub {
-    let child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
-        .args(["hub", "serve", "--data-dir"])
-        .arg(data)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hub");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "hub did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Hub { child, kubeconfig: data.join("admin.kubeconfig") }
-}
-
-async fn client(kubeconfig: &Path) -> kube::Client {
-    let config = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(config, &Default::default()).await.expect("config");
-    kube::Client::try_from(config).expect("client")
 }
 
 async fn api_creates(kubeconfig: &Path, count: usize, concurrency: usize) -> f64 {
@@ -201,22 +161,15 @@ async fn main() {
     let raw = raw_store_writes(dir.path(), writes, concurrency).await;
 
     let data = dir.path().join("hub");
-    let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let init = Command::new(env!("CARGO_BIN_EXE_flotilla"))
-        .args(["hub", "init", "--data-dir"])
-        .arg(&data)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .output()
-        .expect("hub init");
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
-    let mut hub = start_hub(&data, port);
-    let idle_rss = rss_kib(hub.child.id());
+    let port = free_port();
+    init_hub(&data, port, |_| {});
+    let hub = HubProcess::serve(&data, port);
+    let idle_rss = rss_kib(hub.pid());
     let api = api_creates(&hub.kubeconfig, writes, concurrency).await;
-    let _ = hub.child.kill();
-    let _ = hub.child.wait();
+    hub.stop();
 
     let populate_time = populate(&data, objects).await;
-    let mut hub = start_hub(&data, port);
+    let hub = HubProcess::serve(&data, port);
     let kube = client(&hub.kubeconfig).await;
     let leases: Api<Lease> = Api::namespaced(kube.clone(), "default");
     let started = Instant::now();
@@ -236,11 +189,10 @@ async fn main() {
         }
     }
     let list_paged = started.elapsed();
-    let loaded_rss = rss_kib(hub.child.id());
+    let loaded_rss = rss_kib(hub.pid());
     let (open_time, fanout) = watch_fanout(&hub.kubeconfig, watchers).await;
-    let watch_rss = rss_kib(hub.child.id());
-    let _ = hub.child.kill();
-    let _ = hub.child.wait();
+    let watch_rss = rss_kib(hub.pid());
+    hub.stop();
 
     println!();
     println!("| measure | value |");
