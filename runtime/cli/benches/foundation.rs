@@ -170,6 +170,7 @@ async fn main() {
 
     let populate_time = populate(&data, objects).await;
     let hub = HubProcess::serve(&data, port);
+    let started_rss = rss_kib(hub.pid());
     let kube = client(&hub.kubeconfig).await;
     let leases: Api<Lease> = Api::namespaced(kube.clone(), "default");
     let started = Instant::now();
@@ -209,6 +210,10 @@ async fn main() {
         fanout.as_secs_f64() * 1000.0
     );
     println!("| hub RSS idle, empty | {:.1} MiB |", idle_rss as f64 / 1024.0);
+    println!(
+        "| hub RSS with {objects} objects, started, before any request | {:.1} MiB |",
+        started_rss as f64 / 1024.0
+    );
     println!("| hub RSS with {objects} objects after listing | {:.1} MiB |", loaded_rss as f64 / 1024.0);
     println!("| hub RSS with {objects} objects and {watchers} watches | {:.1} MiB |", watch_rss as f64 / 1024.0);
 }
