@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -97,14 +98,22 @@ impl HubProcess {
         let log_file =
             std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("open the hub's log file");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_flotilla"));
+        command
             .args(["hub", "serve", "--data-dir"])
             .arg(data)
             .args(["--listen", &addr.to_string()])
             .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("start flotilla hub serve");
+            .stderr(log_file);
+        // SAFETY: prctl is async-signal-safe. The hub dies with the benchmark even when that
+        // is killed outright (no Drop runs then).
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("start flotilla hub serve");
         // From here on the guard kills the hub, whatever happens.
         let mut hub = HubProcess { child, addr, kubeconfig: data.join("admin.kubeconfig"), log };
         let deadline = Instant::now() + Duration::from_secs(60);
