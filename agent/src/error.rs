@@ -21,6 +21,10 @@ pub enum AgentError {
     SavedCaMismatch { path: PathBuf, saved: String, expected: String },
     #[error("data directory {dir} holds no agent identity yet, so a bootstrap token is needed (--token)")]
     MissingToken { dir: PathBuf },
+    #[error(
+        "--token is not a bootstrap token: expected ID.SECRET, 6 and 16 lowercase letters or digits (printed by `flotilla token create`)"
+    )]
+    MalformedToken,
     #[error("invalid hub URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error("invalid cluster name {name:?}: {reason}")]

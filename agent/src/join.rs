@@ -142,6 +142,9 @@ async fn bootstrap(
         .as_deref()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| AgentError::MissingToken { dir: data.dir().to_path_buf() })?;
+    if flotilla_pki::split_bootstrap_token(token).is_none() {
+        return Err(AgentError::MalformedToken);
+    }
 
     let mut record = match record {
         Some(record) => record,

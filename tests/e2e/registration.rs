@@ -350,7 +350,7 @@ fn refused_joins_end_the_agent_with_a_clear_message_and_change_nothing() {
         ),
         (
             Agent::start(base, "garbage-token", url, Some("garbage"), hash),
-            vec!["the hub refused the bootstrap credentials (401)".into(), "the bearer token is not valid".into()],
+            vec!["--token is not a bootstrap token: expected ID.SECRET".into()],
         ),
         (
             Agent::start(base, "revoked-token", url, Some(revoked.as_str()), hash),

@@ -4,6 +4,7 @@
 //!
 //! Keys are ECDSA P-256, stored as PKCS#8 PEM.
 
+pub mod bootstrap_token;
 mod ca;
 mod csr;
 mod der;
@@ -12,6 +13,7 @@ mod identity;
 mod kubeconfig;
 mod pem;
 
+pub use bootstrap_token::split_bootstrap_token;
 pub use ca::{CertificateAuthority, IssuedCert, ca_hash_of_pem};
 pub use csr::{CsrInfo, generate_key_and_csr, parse_csr};
 pub use error::PkiError;

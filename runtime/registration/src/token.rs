@@ -17,8 +17,7 @@ use crate::names::{
     AUTHENTICATED_GROUP, BOOTSTRAP_USER_PREFIX, BOOTSTRAPPERS_GROUP, BOOTSTRAPPERS_MANAGED_CLUSTER_GROUP,
 };
 
-pub const ID_LEN: usize = 6;
-pub const SECRET_LEN: usize = 16;
+pub use flotilla_pki::bootstrap_token::{ID_LEN, SECRET_LEN};
 /// The one usage a token can have.
 pub const USAGE_REGISTRATION: &str = "registration";
 pub const API_VERSION: &str = "flotilla.dev/v1alpha1";
@@ -39,17 +38,12 @@ impl fmt::Debug for Token {
     }
 }
 
-fn is_token_part(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-}
-
 impl Token {
     /// Parses `ID.SECRET`; `None` when the text is not in the bootstrap token format (so
     /// that other authenticators may try it).
     pub fn parse(text: &str) -> Option<Token> {
-        let (id, secret) = text.split_once('.')?;
-        (is_token_part(id, ID_LEN) && is_token_part(secret, SECRET_LEN))
-            .then(|| Token { id: id.to_string(), secret: secret.to_string() })
+        let (id, secret) = flotilla_pki::split_bootstrap_token(text)?;
+        Some(Token { id: id.to_string(), secret: secret.to_string() })
     }
 
     /// A new random token.
