@@ -276,12 +276,31 @@ impl Projection {
                 allocatable_milli: Vec::with_capacity(clusters.len()),
             })
             .collect();
-        for c in &clusters {
-            for col in resources.iter_mut() {
-                let q = c.resources.get(&col.name);
-                // -1: not reported (quantities are never negative).
-                col.capacity_milli.push(q.and_then(|q| q.capacity_milli).unwrap_or(-1));
-                col.allocatable_milli.push(q.and_then(|q| q.allocatable_milli).unwrap_or(-1));
+        if !resources.is_empty() {
+            for c in &clusters {
+                // The columns and the map are both sorted by name: one merged walk reads each
+                // of the cluster's resources once, instead of a lookup per column that
+                // compares every name before it again.
+                let mut have = c.resources.iter().peekable();
+                for col in resources.iter_mut() {
+                    let mut q = None;
+                    while let Some((name, quantity)) = have.peek() {
+                        match name.as_str().cmp(col.name.as_str()) {
+                            std::cmp::Ordering::Less => {
+                                have.next();
+                            }
+                            std::cmp::Ordering::Equal => {
+                                q = Some(*quantity);
+                                have.next();
+                                break;
+                            }
+                            std::cmp::Ordering::Greater => break,
+                        }
+                    }
+                    // -1: not reported (quantities are never negative).
+                    col.capacity_milli.push(q.and_then(|q| q.capacity_milli).unwrap_or(-1));
+                    col.allocatable_milli.push(q.and_then(|q| q.allocatable_milli).unwrap_or(-1));
+                }
             }
         }
         let fields =

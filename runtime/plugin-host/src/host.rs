@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Instance, InstancePre, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, WasmBacktrace};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, WasmBacktrace,
+};
 
 use crate::bindings::exports::flotilla::manifest_transform::transform;
 use crate::bindings::exports::flotilla::placement_filter::filter::{self, FilterResult};
@@ -326,7 +328,14 @@ fn engine_config(config: &HostConfig, pooling: bool) -> Config {
             // Reset small plugins' memory by memset rather than madvise: faster for the
             // first pages that every call touches (the shadow stack, the heap's start).
             .linear_memory_keep_resident(1 << 20)
-            .table_keep_resident(64 << 10);
+            .table_keep_resident(64 << 10)
+            // Where the kernel has it (Linux 6.7+), find the pages the call dirtied with the
+            // PAGEMAP_SCAN ioctl and reset only those, wherever they are in the memory, up to
+            // the resident budget above: a call over a fleet dirties its heap past the first
+            // MiB, and without the scan every such page is dropped and faults in again on the
+            // next call (about half the time of a 10,000-cluster scorer call). Elsewhere
+            // this falls back to the plain memset-then-madvise reset.
+            .pagemap_scan(Enabled::Auto);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     c

@@ -63,12 +63,13 @@ fn parse(config: &str) -> Result<Config, String> {
     Ok(config)
 }
 
-/// Scores every cluster on one resource, OCM's formula, in [-100, 100].
-fn score_resource(clusters: &ClusterBatch, name: &str, use_: Use) -> Vec<f64> {
-    let count = clusters.count as usize;
+/// Adds every cluster's score on one resource, OCM's formula in [-100, 100], times `weight`
+/// to `sums`: in place, so the batch costs no per-resource allocation.
+fn add_resource(sums: &mut [f64], clusters: &ClusterBatch, name: &str, use_: Use, weight: f64) {
     let Some(col) = clusters.resources.iter().find(|r| r.name == name) else {
         // No cluster reports it: every cluster lacks it.
-        return vec![-100.0; count];
+        sums.iter_mut().for_each(|sum| *sum += -100.0 * weight);
+        return;
     };
     let values = match use_ {
         Use::Allocatable => &col.allocatable_milli,
@@ -77,18 +78,17 @@ fn score_resource(clusters: &ClusterBatch, name: &str, use_: Use) -> Vec<f64> {
     // -1: the cluster does not report the resource.
     let (min, max) =
         values.iter().filter(|v| **v >= 0).fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    values
-        .iter()
-        .map(|&v| {
-            if v < 0 {
-                -100.0
-            } else if max <= min {
-                100.0
-            } else {
-                ((v - min) as f64 / (max - min) as f64 - 0.5) * 200.0
-            }
-        })
-        .collect()
+    let range = if max > min { (max - min) as f64 } else { 0.0 };
+    for (sum, &v) in sums.iter_mut().zip(values) {
+        let s = if v < 0 {
+            -100.0
+        } else if max <= min {
+            100.0
+        } else {
+            ((v - min) as f64 / range - 0.5) * 200.0
+        };
+        *sum += s * weight;
+    }
 }
 
 /// The whole batch: one pass per resource, then the weighted mean, rounded.
@@ -96,9 +96,7 @@ fn score_all(config: &Config, clusters: &ClusterBatch) -> Vec<i32> {
     let total: f64 = config.resources.iter().map(|r| f64::from(r.weight)).sum();
     let mut sums = vec![0.0f64; clusters.count as usize];
     for r in &config.resources {
-        for (sum, s) in sums.iter_mut().zip(score_resource(clusters, &r.name, config.use_)) {
-            *sum += s * f64::from(r.weight);
-        }
+        add_resource(&mut sums, clusters, &r.name, config.use_, f64::from(r.weight));
     }
     sums.into_iter().map(|s| (s / total).round().clamp(-100.0, 100.0) as i32).collect()
 }
