@@ -275,11 +275,25 @@ impl BlobEndpoint {
                 )));
             }
         };
-        api.authorize(user, &Attributes::non_resource(verb, &path)).await?;
-        let digest: BlobDigest =
-            path.strip_prefix(BLOB_PREFIX).unwrap_or_default().parse().map_err(|e| {
-                ApiError::bad_request(format!("{e} (blobs are addressed as {BLOB_PREFIX}sha256:<hex>)"))
-            })?;
+        let checked = async {
+            api.authorize(user, &Attributes::non_resource(verb, &path)).await?;
+            path.strip_prefix(BLOB_PREFIX)
+                .unwrap_or_default()
+                .parse::<BlobDigest>()
+                .map_err(|e| ApiError::bad_request(format!("{e} (blobs are addressed as {BLOB_PREFIX}sha256:<hex>)")))
+        }
+        .await;
+        let digest = match checked {
+            Ok(digest) => digest,
+            Err(e) => {
+                // Read (and drop) what the client is still sending, up to the blob limit, so
+                // that it receives the refusal instead of a broken pipe.
+                if verb == "put" {
+                    drain(req.into_body(), self.store.max_bytes()).await;
+                }
+                return Err(e);
+            }
+        };
         let io = |e: std::io::Error| ApiError::internal(format!("cannot read blob {digest}: {e}"));
         match *req.method() {
             Method::HEAD => match self.store.size(&digest).await.map_err(io)? {
@@ -309,6 +323,17 @@ impl BlobEndpoint {
                 response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Ok(response)
             }
+        }
+    }
+}
+
+/// Reads and drops a request body, up to `limit` bytes.
+async fn drain(mut body: Incoming, limit: u64) {
+    let mut read: u64 = 0;
+    while read <= limit {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len() as u64),
+            _ => break,
         }
     }
 }
