@@ -215,10 +215,9 @@ impl ApiServer {
         let name = target.name.clone();
         let sub = target.subresource.clone();
         if let Some(sub) = &sub
-            && !(sub == "status" && res.def.status_subresource)
+            && crate::storage::subresource_part(&res.def, sub).is_none()
             && !(sub == "scale" && res.def.scale.is_some())
             && !(sub == "finalize" && res.def.kind == "Namespace" && res.def.group.is_empty())
-            && !(sub == "approval" && crate::storage::is_csr(&res.def))
         {
             return Err(ApiError::path_not_found(req.uri().path()));
         }

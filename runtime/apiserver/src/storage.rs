@@ -667,40 +667,18 @@ impl Storage {
                     copy_status(&old, &mut new);
                 }
             }
-            Some("status") if res.def.status_subresource => {
-                let status = new.get("status").cloned();
-                let mut only_status = old.clone();
-                match status {
-                    Some(s) => only_status["status"] = s,
-                    None => strip_status(&mut only_status),
-                }
-                // Metadata stays as stored, except managed fields the patch computed.
+            // A subresource write changes only its part of the object; metadata stays as
+            // stored, except managed fields the patch computed.
+            Some(sub) => {
+                let Some(part) = subresource_part(&res.def, sub) else {
+                    return Err(UpdateError::Api(ApiError::path_not_found(&format!("{}/{sub}", res.group_resource()))));
+                };
+                let mut only_part = old.clone();
+                replace_part(&mut only_part, &new, part);
                 if managed_fields_done && let Some(mf) = meta::get(&new, "managedFields").cloned() {
-                    meta::set(&mut only_status, "managedFields", mf);
+                    meta::set(&mut only_part, "managedFields", mf);
                 }
-                new = only_status;
-            }
-            // `kubectl certificate approve|deny`: only the conditions change.
-            Some("approval") if is_csr(&res.def) => {
-                let conditions = new.pointer("/status/conditions").cloned();
-                let mut only_conditions = old.clone();
-                match (only_conditions.get_mut("status").and_then(Value::as_object_mut), conditions) {
-                    (Some(status), Some(conditions)) => {
-                        status.insert("conditions".into(), conditions);
-                    }
-                    (Some(status), None) => {
-                        status.remove("conditions");
-                    }
-                    (None, Some(conditions)) => only_conditions["status"] = json!({"conditions": conditions}),
-                    (None, None) => {}
-                }
-                if managed_fields_done && let Some(mf) = meta::get(&new, "managedFields").cloned() {
-                    meta::set(&mut only_conditions, "managedFields", mf);
-                }
-                new = only_conditions;
-            }
-            Some(other) => {
-                return Err(UpdateError::Api(ApiError::path_not_found(&format!("{}/{other}", res.group_resource()))));
+                new = only_part;
             }
         }
         // Fields the server owns cannot be changed by clients.
@@ -1175,8 +1153,43 @@ impl ContinueToken {
 
 /// Whether `def` is `certificates.k8s.io` CertificateSigningRequest, the one kind with an
 /// `approval` subresource.
-pub fn is_csr(def: &ResourceDef) -> bool {
+fn is_csr(def: &ResourceDef) -> bool {
     def.group == "certificates.k8s.io" && def.kind == "CertificateSigningRequest"
+}
+
+/// The part of the object (a path of keys) that a write to subresource `sub` may change:
+/// `status` for `/status`, the conditions for a CSR's `/approval` (`kubectl certificate
+/// approve|deny`).
+pub(crate) fn subresource_part(def: &ResourceDef, sub: &str) -> Option<&'static [&'static str]> {
+    match sub {
+        "status" if def.status_subresource => Some(&["status"]),
+        "approval" if is_csr(def) => Some(&["status", "conditions"]),
+        _ => None,
+    }
+}
+
+/// Sets the value at `path` in `target` to the one in `from`, or removes it when `from` has
+/// none.
+fn replace_part(target: &mut Value, from: &Value, path: &[&str]) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let value = path.iter().try_fold(from, |v, key| v.get(*key)).cloned();
+    let mut here = target;
+    for key in parents {
+        let Some(map) = here.as_object_mut() else { return };
+        if value.is_none() && !map.contains_key(*key) {
+            return;
+        }
+        here = map.entry(key.to_string()).or_insert_with(|| json!({}));
+    }
+    let Some(map) = here.as_object_mut() else { return };
+    match value {
+        Some(v) => {
+            map.insert(last.to_string(), v);
+        }
+        None => {
+            map.remove(*last);
+        }
+    }
 }
 
 #[cfg(test)]
