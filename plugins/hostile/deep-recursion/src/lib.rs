@@ -1,19 +1,6 @@
 //! Hostile test plugin: recurses without bound until the wasm stack overflows.
 
-wit_bindgen::generate!({
-    path: "../../../wit/placement-filter",
-    world: "placement-filter",
-    generate_all,
-});
-
-use exports::flotilla::placement_filter::filter::{FilterResult, Guest};
-use flotilla::types::types::{ClusterBatch, Description, OwnerRef, Reads};
-
-fn reads() -> Reads {
-    Reads { labels: vec![], claims: vec![], resources: vec![], fields: vec![], kinds: vec![] }
-}
-
-struct Plugin;
+include!("../../filter_common.rs");
 
 /// Not a tail call (the result is rotated after the call returns), so the compiler cannot turn
 /// it into a loop, and only scalars: the frames live on the wasm stack, not in linear memory.
@@ -24,13 +11,7 @@ fn recurse(x: u64, depth: u64) -> u64 {
 
 impl Guest for Plugin {
     fn describe() -> Description {
-        Description {
-            name: "deep-recursion".into(),
-            version: "0.1.0".into(),
-            summary: "Recurses without bound.".into(),
-            reads: reads(),
-            config_schema: None,
-        }
+        description("deep-recursion", "Recurses without bound.")
     }
 
     fn validate_config(_config: String) -> Result<Reads, String> {

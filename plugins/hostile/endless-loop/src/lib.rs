@@ -1,29 +1,10 @@
 //! Hostile test plugin: never returns from `filter`; the host stops it at its deadline.
 
-wit_bindgen::generate!({
-    path: "../../../wit/placement-filter",
-    world: "placement-filter",
-    generate_all,
-});
-
-use exports::flotilla::placement_filter::filter::{FilterResult, Guest};
-use flotilla::types::types::{ClusterBatch, Description, OwnerRef, Reads};
-
-fn reads() -> Reads {
-    Reads { labels: vec![], claims: vec![], resources: vec![], fields: vec![], kinds: vec![] }
-}
-
-struct Plugin;
+include!("../../filter_common.rs");
 
 impl Guest for Plugin {
     fn describe() -> Description {
-        Description {
-            name: "endless-loop".into(),
-            version: "0.1.0".into(),
-            summary: "Loops forever.".into(),
-            reads: reads(),
-            config_schema: None,
-        }
+        description("endless-loop", "Loops forever.")
     }
 
     fn validate_config(_config: String) -> Result<Reads, String> {

@@ -1,33 +1,14 @@
 //! Test plugin: reports the clocks and randomness it sees (deterministic worlds must see
 //! none), and logs as many lines as its configuration asks (the host bounds them).
 
-wit_bindgen::generate!({
-    path: "../../../wit/placement-filter",
-    world: "placement-filter",
-    generate_all,
-});
-
-use exports::flotilla::placement_filter::filter::{FilterResult, Guest};
-use flotilla::types::types::{ClusterBatch, Description, OwnerRef, Reads};
-
-fn reads() -> Reads {
-    Reads { labels: vec![], claims: vec![], resources: vec![], fields: vec![], kinds: vec![] }
-}
-
-struct Plugin;
+include!("../../filter_common.rs");
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 impl Guest for Plugin {
     fn describe() -> Description {
-        Description {
-            name: "entropy-probe".into(),
-            version: "0.1.0".into(),
-            summary: "Reports clocks and randomness.".into(),
-            reads: reads(),
-            config_schema: None,
-        }
+        description("entropy-probe", "Reports clocks and randomness.")
     }
 
     fn validate_config(_config: String) -> Result<Reads, String> {

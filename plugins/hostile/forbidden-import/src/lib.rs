@@ -1,30 +1,11 @@
 //! Hostile test plugin: a placement filter that opens a TCP connection, so the component
 //! imports `wasi:sockets`, which no Flotilla world grants. The host refuses it on load.
 
-wit_bindgen::generate!({
-    path: "../../../wit/placement-filter",
-    world: "placement-filter",
-    generate_all,
-});
-
-use exports::flotilla::placement_filter::filter::{FilterResult, Guest};
-use flotilla::types::types::{ClusterBatch, Description, OwnerRef, Reads};
-
-fn reads() -> Reads {
-    Reads { labels: vec![], claims: vec![], resources: vec![], fields: vec![], kinds: vec![] }
-}
-
-struct Plugin;
+include!("../../filter_common.rs");
 
 impl Guest for Plugin {
     fn describe() -> Description {
-        Description {
-            name: "forbidden-import".into(),
-            version: "0.1.0".into(),
-            summary: "Imports wasi:sockets.".into(),
-            reads: reads(),
-            config_schema: None,
-        }
+        description("forbidden-import", "Imports wasi:sockets.")
     }
 
     fn validate_config(_config: String) -> Result<Reads, String> {
