@@ -137,9 +137,8 @@ pub fn parse_quantity_milli(s: &str) -> Option<i64> {
     i64::try_from(value).ok()
 }
 
-/// FNV-1a: the dictionary of a column hashes short label values from the host's own
-/// objects, where SipHash's resistance to chosen keys buys nothing and costs a third of the
-/// batch's construction.
+/// FNV-1a for the value dictionaries: short label values from the host's own objects, where
+/// SipHash's resistance to chosen keys buys nothing and costs a third of a table's build.
 #[derive(Default)]
 struct Fnv(u64);
 
@@ -154,6 +153,264 @@ impl Hasher for Fnv {
             h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
         self.0 = h;
+    }
+}
+
+/// The fleet by column, kept current as clusters change: what every plugin call over many
+/// clusters projects from. A scheduler keeps one and [`ClusterTable::upsert`]s a cluster
+/// when its ManagedCluster changes, so a call copies a few ready columns instead of walking
+/// every cluster's maps (which cost ~7x a native filter's whole run at 10,000 clusters).
+#[derive(Clone, Debug, Default)]
+pub struct ClusterTable {
+    clusters: Vec<ClusterInfo>,
+    rows: HashMap<String, usize>,
+    labels: BTreeMap<String, StringCol>,
+    claims: BTreeMap<String, StringCol>,
+    resources: BTreeMap<String, QuantityCol>,
+}
+
+/// A dictionary-encoded string column of the whole table. The dictionary may keep values no
+/// cluster has any more (until [`StringCol::compact`]); projection drops them.
+#[derive(Clone, Debug, Default)]
+struct StringCol {
+    values: Vec<String>,
+    /// Value to 1 + its index in `values`.
+    ids: HashMap<String, u32, BuildHasherDefault<Fnv>>,
+    /// Per row: 0 when the cluster lacks the key, else an id.
+    index: Vec<u32>,
+    /// Rows with the key.
+    present: usize,
+}
+
+impl StringCol {
+    fn with_rows(rows: usize) -> StringCol {
+        StringCol { index: vec![0; rows], ..Default::default() }
+    }
+
+    fn set(&mut self, row: usize, value: Option<&str>) {
+        let id = match value {
+            None => 0,
+            Some(v) => match self.ids.get(v) {
+                Some(id) => *id,
+                None => {
+                    self.values.push(v.to_string());
+                    let id = self.values.len() as u32;
+                    self.ids.insert(v.to_string(), id);
+                    id
+                }
+            },
+        };
+        let old = std::mem::replace(&mut self.index[row], id);
+        self.present = self.present + usize::from(id != 0) - usize::from(old != 0);
+    }
+
+    fn swap_remove(&mut self, row: usize) {
+        if self.index.swap_remove(row) != 0 {
+            self.present -= 1;
+        }
+    }
+
+    /// Rebuilds the dictionary once most of it is values no cluster has (labels that change
+    /// all the time, such as timestamps, would otherwise grow it without bound).
+    fn compact(&mut self) {
+        if self.values.len() <= 2 * self.present + 64 {
+            return;
+        }
+        let mut remap = vec![0u32; self.values.len() + 1];
+        let mut values = Vec::new();
+        for id in self.index.iter_mut().filter(|id| **id != 0) {
+            let slot = &mut remap[*id as usize];
+            if *slot == 0 {
+                values.push(std::mem::take(&mut self.values[*id as usize - 1]));
+                *slot = values.len() as u32;
+            }
+            *id = *slot;
+        }
+        self.ids = values.iter().enumerate().map(|(i, v)| (v.clone(), i as u32 + 1)).collect();
+        debug_assert_eq!(self.ids.len(), values.len());
+        self.values = values;
+    }
+
+    /// The column over `rows` (all when `None`), with a dictionary of exactly the values
+    /// those rows have, in order of first appearance; `None` when none of them has the key.
+    fn project(&self, key: &str, rows: Option<&[usize]>) -> Option<StringColumn> {
+        if self.present == 0 {
+            return None;
+        }
+        let mut index = match rows {
+            None => self.index.clone(),
+            Some(rows) => rows.iter().map(|&r| self.index[r]).collect(),
+        };
+        let mut remap = vec![0u32; self.values.len() + 1];
+        let mut values = Vec::new();
+        for id in index.iter_mut().filter(|id| **id != 0) {
+            let slot = &mut remap[*id as usize];
+            if *slot == 0 {
+                values.push(self.values[*id as usize - 1].clone());
+                *slot = values.len() as u32;
+            }
+            *id = *slot;
+        }
+        (!values.is_empty()).then(|| StringColumn { key: key.to_string(), values, index })
+    }
+}
+
+/// A resource of the whole table; -1 where a cluster reports none.
+#[derive(Clone, Debug, Default)]
+struct QuantityCol {
+    capacity: Vec<i64>,
+    allocatable: Vec<i64>,
+    present: usize,
+}
+
+impl QuantityCol {
+    fn with_rows(rows: usize) -> QuantityCol {
+        QuantityCol { capacity: vec![-1; rows], allocatable: vec![-1; rows], present: 0 }
+    }
+
+    fn set(&mut self, row: usize, q: Option<&Quantity>) {
+        let was = self.capacity[row] != -1 || self.allocatable[row] != -1;
+        self.capacity[row] = q.and_then(|q| q.capacity_milli).unwrap_or(-1);
+        self.allocatable[row] = q.and_then(|q| q.allocatable_milli).unwrap_or(-1);
+        let is = self.capacity[row] != -1 || self.allocatable[row] != -1;
+        self.present = self.present + usize::from(is) - usize::from(was);
+    }
+
+    fn swap_remove(&mut self, row: usize) {
+        let capacity = self.capacity.swap_remove(row);
+        let allocatable = self.allocatable.swap_remove(row);
+        if capacity != -1 || allocatable != -1 {
+            self.present -= 1;
+        }
+    }
+
+    fn project(&self, name: &str, rows: Option<&[usize]>) -> Option<ResourceColumn> {
+        if self.present == 0 {
+            return None;
+        }
+        let (capacity_milli, allocatable_milli): (Vec<i64>, Vec<i64>) = match rows {
+            None => (self.capacity.clone(), self.allocatable.clone()),
+            Some(rows) => rows.iter().map(|&r| (self.capacity[r], self.allocatable[r])).unzip(),
+        };
+        let any = capacity_milli.iter().chain(&allocatable_milli).any(|q| *q != -1);
+        any.then(|| ResourceColumn { name: name.to_string(), capacity_milli, allocatable_milli })
+    }
+}
+
+/// Sets one row of every column of a map (labels or claims): the keys the cluster has, and
+/// clears the keys it had before and no longer has.
+fn set_string_row(
+    columns: &mut BTreeMap<String, StringCol>,
+    rows: usize,
+    row: usize,
+    old: Option<&BTreeMap<String, String>>,
+    new: &BTreeMap<String, String>,
+) {
+    for key in old.into_iter().flat_map(|m| m.keys()).filter(|k| !new.contains_key(*k)) {
+        if let Some(col) = columns.get_mut(key) {
+            col.set(row, None);
+            col.compact();
+        }
+    }
+    for (key, value) in new {
+        let col = match columns.get_mut(key) {
+            Some(col) => col,
+            None => columns.entry(key.clone()).or_insert_with(|| StringCol::with_rows(rows)),
+        };
+        col.set(row, Some(value));
+        col.compact();
+    }
+    columns.retain(|_, col| col.present > 0);
+}
+
+impl ClusterTable {
+    pub fn new() -> ClusterTable {
+        ClusterTable::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.clusters.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clusters.is_empty()
+    }
+
+    /// The clusters in row order (the order of every batch projected from the whole table).
+    pub fn clusters(&self) -> &[ClusterInfo] {
+        &self.clusters
+    }
+
+    /// The row of a cluster, for projecting a subset of the fleet.
+    pub fn row_of(&self, name: &str) -> Option<usize> {
+        self.rows.get(name).copied()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ClusterInfo> {
+        self.row_of(name).map(|r| &self.clusters[r])
+    }
+
+    /// Adds a cluster, or replaces the one with the same name in place (its row stays).
+    pub fn upsert(&mut self, cluster: ClusterInfo) {
+        let (row, old) = match self.rows.get(&cluster.name) {
+            Some(&row) => (row, Some(std::mem::take(&mut self.clusters[row]))),
+            None => {
+                let row = self.clusters.len();
+                for col in self.labels.values_mut().chain(self.claims.values_mut()) {
+                    col.index.push(0);
+                }
+                for col in self.resources.values_mut() {
+                    col.capacity.push(-1);
+                    col.allocatable.push(-1);
+                }
+                self.rows.insert(cluster.name.clone(), row);
+                self.clusters.push(ClusterInfo::default());
+                (row, None)
+            }
+        };
+        let rows = self.clusters.len();
+        set_string_row(&mut self.labels, rows, row, old.as_ref().map(|o| &o.labels), &cluster.labels);
+        set_string_row(&mut self.claims, rows, row, old.as_ref().map(|o| &o.claims), &cluster.claims);
+        for name in old.iter().flat_map(|o| o.resources.keys()).filter(|k| !cluster.resources.contains_key(*k)) {
+            if let Some(col) = self.resources.get_mut(name) {
+                col.set(row, None);
+            }
+        }
+        for (name, q) in &cluster.resources {
+            self.resources.entry(name.clone()).or_insert_with(|| QuantityCol::with_rows(rows)).set(row, Some(q));
+        }
+        self.resources.retain(|_, col| col.present > 0);
+        self.clusters[row] = cluster;
+    }
+
+    /// Removes a cluster; the last row moves into its place.
+    pub fn remove(&mut self, name: &str) -> Option<ClusterInfo> {
+        let row = self.rows.remove(name)?;
+        let removed = self.clusters.swap_remove(row);
+        if let Some(moved) = self.clusters.get(row) {
+            self.rows.insert(moved.name.clone(), row);
+        }
+        for col in self.labels.values_mut().chain(self.claims.values_mut()) {
+            col.swap_remove(row);
+            col.compact();
+        }
+        for col in self.resources.values_mut() {
+            col.swap_remove(row);
+        }
+        self.labels.retain(|_, col| col.present > 0);
+        self.claims.retain(|_, col| col.present > 0);
+        self.resources.retain(|_, col| col.present > 0);
+        Some(removed)
+    }
+}
+
+impl FromIterator<ClusterInfo> for ClusterTable {
+    fn from_iter<I: IntoIterator<Item = ClusterInfo>>(clusters: I) -> ClusterTable {
+        let mut table = ClusterTable::new();
+        for c in clusters {
+            table.upsert(c);
+        }
+        table
     }
 }
 
@@ -186,50 +443,13 @@ impl Keys {
         if keys.is_empty() { Keys::None } else { Keys::Some(keys) }
     }
 
-    /// The keys that at least one of `clusters` has, sorted.
-    fn keys_of<V>(&self, clusters: &[&ClusterInfo], map: impl Fn(&ClusterInfo) -> &BTreeMap<String, V>) -> Vec<String> {
+    /// The table's columns these keys select, sorted by key.
+    fn select<'t, C>(&self, columns: &'t BTreeMap<String, C>) -> Vec<(&'t String, &'t C)> {
         match self {
             Keys::None => Vec::new(),
-            Keys::All => {
-                let mut keys: Vec<String> = clusters.iter().flat_map(|c| map(c).keys().cloned()).collect();
-                keys.sort();
-                keys.dedup();
-                keys
-            }
-            Keys::Some(keys) => {
-                keys.iter().filter(|k| clusters.iter().any(|c| map(c).contains_key(*k))).cloned().collect()
-            }
+            Keys::All => columns.iter().collect(),
+            Keys::Some(keys) => keys.iter().filter_map(|k| columns.get_key_value(k)).collect(),
         }
-    }
-
-    /// Dictionary-encoded columns of a string map, one per key present. One pass over the
-    /// clusters, all keys at once: each cluster's map is visited while it is in cache.
-    fn columns(
-        &self,
-        clusters: &[&ClusterInfo],
-        map: impl Fn(&ClusterInfo) -> &BTreeMap<String, String>,
-    ) -> Vec<StringColumn> {
-        let keys = self.keys_of(clusters, &map);
-        let mut columns: Vec<StringColumn> = keys
-            .into_iter()
-            .map(|key| StringColumn { key, values: Vec::new(), index: Vec::with_capacity(clusters.len()) })
-            .collect();
-        let mut seen: Vec<HashMap<&str, u32, BuildHasherDefault<Fnv>>> =
-            columns.iter().map(|_| HashMap::default()).collect();
-        for c in clusters {
-            let m = map(c);
-            for (col, seen) in columns.iter_mut().zip(seen.iter_mut()) {
-                let i = match m.get(&col.key) {
-                    None => 0,
-                    Some(v) => *seen.entry(v.as_str()).or_insert_with(|| {
-                        col.values.push(v.clone());
-                        col.values.len() as u32
-                    }),
-                };
-                col.index.push(i);
-            }
-        }
-        columns
     }
 
     /// The pairs of `map` these keys select, sorted by key (a `BTreeMap` iterates sorted).
@@ -252,60 +472,54 @@ impl Projection {
         }
     }
 
-    /// Many clusters as the plugin sees them, by column: names, and a column for each
-    /// declared label, claim and resource that at least one of them has.
+    /// Many clusters as the plugin sees them, by column. For one-off calls (fixtures, the
+    /// CLI); callers that call plugins over a fleet repeatedly keep a [`ClusterTable`] and
+    /// use [`Projection::batch_of`].
     pub fn batch<'a>(&self, clusters: impl IntoIterator<Item = &'a ClusterInfo>) -> ClusterBatch {
-        let clusters: Vec<&ClusterInfo> = clusters.into_iter().collect();
-        let mut names = String::with_capacity(clusters.iter().map(|c| c.name.len() + 1).sum());
-        for (i, c) in clusters.iter().enumerate() {
-            if i > 0 {
+        // Only what the plugin reads goes into the table: fewer columns to build.
+        let table: ClusterTable = clusters
+            .into_iter()
+            .map(|c| ClusterInfo {
+                name: c.name.clone(),
+                labels: self.labels.pick(&c.labels, |k, v| (k.clone(), v.clone())).into_iter().collect(),
+                claims: self.claims.pick(&c.claims, |k, v| (k.clone(), v.clone())).into_iter().collect(),
+                resources: self.resources.pick(&c.resources, |k, q| (k.clone(), *q)).into_iter().collect(),
+                object: if self.fields.is_empty() { None } else { c.object.clone() },
+            })
+            .collect();
+        self.batch_of(&table, None)
+    }
+
+    /// The clusters of `rows` (the whole table when `None`, else rows from
+    /// [`ClusterTable::row_of`], in the order given) as the plugin sees them: names, and a
+    /// column for each declared label, claim and resource that at least one of them has.
+    pub fn batch_of(&self, table: &ClusterTable, rows: Option<&[usize]>) -> ClusterBatch {
+        let count = rows.map_or(table.len(), <[usize]>::len);
+        let each = |f: &mut dyn FnMut(&ClusterInfo)| match rows {
+            None => table.clusters.iter().for_each(&mut *f),
+            Some(rows) => rows.iter().for_each(|&r| f(&table.clusters[r])),
+        };
+        let mut names = String::new();
+        let mut first = true;
+        each(&mut |c| {
+            if !std::mem::take(&mut first) {
                 names.push('\n');
             }
             names.push_str(&c.name);
+        });
+        let strings = |keys: &Keys, columns: &BTreeMap<String, StringCol>| -> Vec<StringColumn> {
+            keys.select(columns).into_iter().filter_map(|(k, col)| col.project(k, rows)).collect()
+        };
+        let labels = strings(&self.labels, &table.labels);
+        let claims = strings(&self.claims, &table.claims);
+        let resources =
+            self.resources.select(&table.resources).into_iter().filter_map(|(k, col)| col.project(k, rows)).collect();
+        let mut fields = Vec::new();
+        if !self.fields.is_empty() {
+            fields.reserve(count);
+            each(&mut |c| fields.push(self.fields_json(c)));
         }
-        let labels = self.labels.columns(&clusters, |c| &c.labels);
-        let claims = self.claims.columns(&clusters, |c| &c.claims);
-        // One pass over the clusters for all resources, as for labels.
-        let mut resources: Vec<ResourceColumn> = self
-            .resources
-            .keys_of(&clusters, |c| &c.resources)
-            .into_iter()
-            .map(|name| ResourceColumn {
-                name,
-                capacity_milli: Vec::with_capacity(clusters.len()),
-                allocatable_milli: Vec::with_capacity(clusters.len()),
-            })
-            .collect();
-        if !resources.is_empty() {
-            for c in &clusters {
-                // The columns and the map are both sorted by name: one merged walk reads each
-                // of the cluster's resources once, instead of a lookup per column that
-                // compares every name before it again.
-                let mut have = c.resources.iter().peekable();
-                for col in resources.iter_mut() {
-                    let mut q = None;
-                    while let Some((name, quantity)) = have.peek() {
-                        match name.as_str().cmp(col.name.as_str()) {
-                            std::cmp::Ordering::Less => {
-                                have.next();
-                            }
-                            std::cmp::Ordering::Equal => {
-                                q = Some(*quantity);
-                                have.next();
-                                break;
-                            }
-                            std::cmp::Ordering::Greater => break,
-                        }
-                    }
-                    // -1: not reported (quantities are never negative).
-                    col.capacity_milli.push(q.and_then(|q| q.capacity_milli).unwrap_or(-1));
-                    col.allocatable_milli.push(q.and_then(|q| q.allocatable_milli).unwrap_or(-1));
-                }
-            }
-        }
-        let fields =
-            if self.fields.is_empty() { Vec::new() } else { clusters.iter().map(|c| self.fields_json(c)).collect() };
-        ClusterBatch { count: clusters.len() as u32, names, labels, claims, resources, fields }
+        ClusterBatch { count: count as u32, names, labels, claims, resources, fields }
     }
 
     fn fields_json(&self, c: &ClusterInfo) -> String {
@@ -413,5 +627,70 @@ mod tests {
         let none = Reads { labels: vec![], claims: vec![], resources: vec![], fields: vec![], kinds: vec![] };
         let bare = Projection::new(&none).apply(&c);
         assert!(bare.labels.is_empty() && bare.claims.is_empty() && bare.resources.is_empty() && bare.fields.is_none());
+    }
+
+    #[test]
+    fn a_table_kept_current_projects_like_a_fresh_batch() {
+        let reads = Reads {
+            labels: vec!["region".into(), "env".into()],
+            claims: vec!["platform".into()],
+            resources: vec!["cpu".into()],
+            fields: vec![],
+            kinds: vec![],
+        };
+        let p = Projection::new(&reads);
+        let mut a = ClusterInfo { name: "a".into(), ..cluster_with(&[("region", "eu"), ("env", "prod")]) };
+        a.resources.insert("cpu".into(), Quantity { capacity_milli: Some(4000), allocatable_milli: None });
+        let b = ClusterInfo { name: "b".into(), ..cluster_with(&[("region", "us")]) };
+        let c = ClusterInfo { name: "c".into(), ..cluster_with(&[("region", "eu"), ("env", "dev")]) };
+        let mut table: ClusterTable = [a.clone(), b.clone(), c.clone()].into_iter().collect();
+
+        // Relabel b, drop env from c, remove a: the last row (c) moves into a's place.
+        let b2 = ClusterInfo { name: "b".into(), ..cluster_with(&[("region", "ap"), ("env", "qa")]) };
+        table.upsert(b2.clone());
+        let c2 = ClusterInfo { name: "c".into(), ..cluster_with(&[("region", "eu")]) };
+        table.upsert(c2.clone());
+        assert_eq!(table.remove("a").map(|x| x.name), Some("a".to_string()));
+        assert_eq!(table.remove("a"), None);
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.row_of("c"), Some(0));
+        let kept = p.batch_of(&table, None);
+        let fresh = p.batch([&c2, &b2]);
+        assert_eq!(kept.names, "c\nb");
+        assert_eq!(kept.names, fresh.names);
+        assert_eq!(kept.labels, fresh.labels);
+        // Values nobody has any more (a's "prod", c's "dev") are not in the dictionary.
+        assert_eq!(kept.labels[0].key, "env");
+        assert_eq!(kept.labels[0].values, ["qa"]);
+        assert_eq!(kept.labels[0].index, [0, 1]);
+        assert!(kept.resources.is_empty(), "only a reported cpu");
+
+        // A subset, in the order asked: only what those rows have.
+        let only_c = p.batch_of(&table, Some(&[0]));
+        assert_eq!(only_c.count, 1);
+        let keys: Vec<&str> = only_c.labels.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["region"]);
+        assert_eq!(only_c.labels[0].values, ["eu"]);
+        let reversed = p.batch_of(&table, Some(&[1, 0]));
+        assert_eq!(reversed.names, "b\nc");
+        assert_eq!(reversed.labels[1].values, ["ap", "eu"]);
+    }
+
+    #[test]
+    fn a_churning_label_does_not_grow_the_dictionary_without_bound() {
+        let mut table = ClusterTable::new();
+        for i in 0..10_000 {
+            table.upsert(ClusterInfo { name: "a".into(), ..cluster_with(&[("heartbeat", &i.to_string())]) });
+        }
+        let col = &table.labels["heartbeat"];
+        assert!(col.values.len() <= 2 * col.present + 64, "{} values for 1 cluster", col.values.len());
+        let p = Projection::new(&Reads {
+            labels: vec!["*".into()],
+            claims: vec![],
+            resources: vec![],
+            fields: vec![],
+            kinds: vec![],
+        });
+        assert_eq!(p.batch_of(&table, None).labels[0].values, ["9999"]);
     }
 }

@@ -27,7 +27,7 @@ use crate::bindings::exports::flotilla::rollout_strategy::strategy::{self, Rollo
 use crate::bindings::flotilla::types::types::{
     Cluster, ClusterBatch, Description, KindRef, OwnerRef, Reads, Timestamp,
 };
-use crate::cluster::{ClusterInfo, Projection};
+use crate::cluster::{ClusterInfo, ClusterTable, Projection};
 use crate::error::PluginError;
 use crate::limits::{HostConfig, Limits};
 use crate::metrics::{MetricsKey, MetricsSnapshot, PluginMetrics, Registry};
@@ -221,6 +221,12 @@ impl Prepared {
     /// worlds that take a whole fleet.
     pub fn batch<'a>(&self, clusters: impl IntoIterator<Item = &'a ClusterInfo>) -> ClusterBatch {
         self.projection.batch(clusters)
+    }
+
+    /// Clusters of a [`ClusterTable`] the caller keeps current (all of them when `rows` is
+    /// `None`) as this plugin reads them: the fast path for repeated calls over a fleet.
+    pub fn batch_of(&self, table: &ClusterTable, rows: Option<&[usize]>) -> ClusterBatch {
+        self.projection.batch_of(table, rows)
     }
 
     /// Narrows the kinds a policy check may read to those also in `allowed` (an operator's

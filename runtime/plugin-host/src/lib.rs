@@ -27,8 +27,10 @@
 //! let bytes = std::fs::read("label_filter.wasm").map_err(|e| PluginError::Host(e.to_string()))?;
 //! let plugin = host.load("label-filter", World::PlacementFilter, &bytes)?;
 //! let prepared = host.prepare(&plugin, r#"{"labels": [{"key": "region", "operator": "Exists"}]}"#)?;
-//! let fleet: Vec<ClusterInfo> = vec![]; // ClusterInfo::from_managed_cluster(&object) for each
-//! let clusters = prepared.batch(&fleet); // only what the plugin reads, by column
+//! // The fleet by column, kept current with `upsert`/`remove` as ManagedClusters change.
+//! let objects: Vec<serde_json::Value> = vec![];
+//! let fleet: ClusterTable = objects.iter().map(ClusterInfo::from_managed_cluster).collect();
+//! let clusters = prepared.batch_of(&fleet, None); // only what the plugin reads, by column
 //! let owner = OwnerRef { kind: "Placement".into(), namespace: "default".into(), name: "web".into() };
 //! let result = host.placement_filter(&prepared, &owner, &clusters, &host.limits(&[]))?;
 //! let kept = (0..fleet.len()).filter(|&i| result.keeps(i)).count();
@@ -54,7 +56,7 @@ pub use bindings::flotilla::types::types::{
     Cluster, ClusterBatch, Description, KindRef, OwnerRef, Reads, ResourceColumn, ResourceQuantity, StringColumn,
     Timestamp,
 };
-pub use cluster::{ClusterInfo, Projection, Quantity, parse_quantity_milli};
+pub use cluster::{ClusterInfo, ClusterTable, Projection, Quantity, parse_quantity_milli};
 pub use error::PluginError;
 pub use fixture::{
     Call, Expect, Fixture, FixtureInput, FixtureSpoke, RolloutClusterInput, check_outcome, json_diff, render,
