@@ -118,6 +118,7 @@ async fn start_simulated(data_dir: &Path, cluster: &str) -> Result<Spoke, AgentE
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             name: cluster.to_string(),
             nodes: 3,
+            ready_delay: flotilla_spoke::DEFAULT_READY_DELAY,
         };
         match flotilla_spoke::start(options).await {
             Ok(server) => break server,

@@ -89,6 +89,7 @@ impl Env {
             listen,
             name: "spoke1".into(),
             nodes: 3,
+            ready_delay: flotilla_spoke::DEFAULT_READY_DELAY,
         })
         .await
         .unwrap();

@@ -158,6 +158,7 @@ async fn the_agent_serves_metrics_while_it_runs() {
         listen: "127.0.0.1:0".parse().unwrap(),
         name: "spoke1".into(),
         nodes: 1,
+        ready_delay: flotilla_spoke::DEFAULT_READY_DELAY,
     })
     .await
     .unwrap();

@@ -15,6 +15,7 @@ pub mod admission;
 pub mod auth;
 pub mod builtin;
 pub mod compactor;
+pub mod controller;
 pub mod crds;
 pub mod endpoint;
 pub mod gc;

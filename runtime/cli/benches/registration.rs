@@ -203,6 +203,7 @@ async fn main() {
         listen: ([127, 0, 0, 1], 0).into(),
         name: "bench-spoke".into(),
         nodes: 3,
+        ready_delay: flotilla_spoke::DEFAULT_READY_DELAY,
     })
     .await
     .expect("start the simulated spoke");

@@ -132,6 +132,10 @@ pub struct SpokeServeArgs {
     /// Address to listen on (ADDR:PORT).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: String,
+    /// How long Deployments, Jobs, Pods... take to become ready (`0s`, `500ms`, `5s`); one
+    /// object can ask for its own with the `sim.flotilla.dev/ready-after-seconds` annotation.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::kubectl::delete::parse_duration)]
+    pub ready_delay: std::time::Duration,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -230,7 +234,13 @@ mod tests {
         assert_eq!(hub.store, StoreKind::Redb);
 
         assert!(parse(&["spoke", "serve", "--data-dir", "/s"]).is_err());
-        assert!(parse(&["spoke", "serve", "--data-dir", "/s", "--listen", "127.0.0.1:7000"]).is_ok());
+        let cli = parse(&["spoke", "serve", "--data-dir", "/s", "--listen", "127.0.0.1:7000"]).expect("spoke serve");
+        let Command::Spoke { command: SpokeCommand::Serve(spoke) } = cli.command else { panic!("not spoke serve") };
+        assert_eq!(spoke.ready_delay, std::time::Duration::from_secs(1));
+        let cli = parse(&["spoke", "serve", "--data-dir", "/s", "--listen", "127.0.0.1:7000", "--ready-delay", "0s"])
+            .expect("spoke serve --ready-delay");
+        let Command::Spoke { command: SpokeCommand::Serve(spoke) } = cli.command else { panic!("not spoke serve") };
+        assert!(spoke.ready_delay.is_zero());
         assert!(parse(&["demo"]).is_ok());
     }
 }

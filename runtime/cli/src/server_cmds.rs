@@ -50,9 +50,14 @@ pub async fn spoke_serve(args: SpokeServeArgs) -> anyhow::Result<()> {
     let listen = parse_listen(&args.listen)?;
     let name =
         args.data_dir.file_name().and_then(|n| n.to_str()).filter(|n| !n.is_empty()).unwrap_or("spoke").to_string();
-    let spoke =
-        flotilla_spoke::start(flotilla_spoke::SpokeOptions { data_dir: args.data_dir.clone(), listen, name, nodes: 3 })
-            .await?;
+    let spoke = flotilla_spoke::start(flotilla_spoke::SpokeOptions {
+        data_dir: args.data_dir.clone(),
+        listen,
+        name,
+        nodes: 3,
+        ready_delay: args.ready_delay,
+    })
+    .await?;
     eprintln!(
         "flotilla simulated spoke serving at {} (kubeconfig {})",
         spoke.url,

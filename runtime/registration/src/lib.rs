@@ -24,7 +24,6 @@ pub mod authz;
 pub mod autoaccept;
 pub mod clustersets;
 pub mod conditions;
-pub mod controller;
 mod error;
 pub mod identity;
 mod kinds;
@@ -34,6 +33,9 @@ pub mod signing;
 pub mod token;
 mod util;
 
+/// The controller runtime the registration controllers run on (shared with the simulated
+/// spoke, so it lives with the API machinery).
+pub use flotilla_apiserver::controller;
 pub use util::{CsrState, cluster_denied, csr_state};
 
 use std::sync::{Arc, OnceLock};

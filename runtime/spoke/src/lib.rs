@@ -1,15 +1,22 @@
 //! The simulated spoke: the same API machinery serving Kubernetes' built-in kinds
 //! (and any CRD installed into it) with no kubelet, like KWOK. It starts like a fresh
-//! cluster: system namespaces, a few Nodes with capacity, a server version.
+//! cluster: system namespaces, a few Nodes with capacity, a server version. Workloads get the
+//! status a real cluster's controllers and kubelet would write ([`workloads`]), so what the
+//! agent applies becomes ready, or not, as the test at hand needs.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use flotilla_apiserver::host::{self, HostOptions, RunningServer};
 use flotilla_apiserver::{DEFAULT_MAX_BODY_BYTES, MastersOnly};
 use serde_json::{Value, json};
+
+pub mod workloads;
+
+pub use workloads::DEFAULT_READY_DELAY;
 
 /// The kubeconfig a spoke writes into its data directory.
 pub fn kubeconfig_path(data_dir: &Path) -> PathBuf {
@@ -23,6 +30,10 @@ pub struct SpokeOptions {
     /// Cluster name inside the kubeconfig (also the Nodes' name prefix).
     pub name: String,
     pub nodes: usize,
+    /// How long workloads take to become ready ([`workloads`]; objects may override it with
+    /// the `sim.flotilla.dev/ready-after-seconds` annotation). [`DEFAULT_READY_DELAY`] unless
+    /// a test wants it immediate (zero) or slow.
+    pub ready_delay: Duration,
 }
 
 fn node(cluster: &str, index: usize) -> Value {
@@ -81,5 +92,10 @@ pub async fn start(opts: SpokeOptions) -> anyhow::Result<RunningServer> {
         version: None,
         extensions: Default::default(),
     };
-    Ok(host::start(options).await?)
+    let mut server = host::start(options).await?;
+    if let Err(e) = workloads::start(&mut server, opts.ready_delay) {
+        server.shutdown().await;
+        return Err(e.into());
+    }
+    Ok(server)
 }

@@ -11,14 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_apimachinery::ApiError;
-use flotilla_apiserver::Resource;
-use flotilla_apiserver::Storage;
-use flotilla_apiserver::watch::WatchOptions;
 use futures::StreamExt;
 use futures::stream::{BoxStream, SelectAll};
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+use crate::registry::Resource;
+use crate::storage::Storage;
+use crate::watch::WatchOptions;
 
 /// How often everything is listed and reconciled again, whatever the watches said.
 const RESYNC: Duration = Duration::from_secs(600);
