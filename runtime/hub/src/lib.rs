@@ -4,7 +4,7 @@
 //! may do what: the admin everything, bootstrap tokens only registration, agents only
 //! their own cluster's objects (see docs/registration.md). Plugin binaries are blobs on the
 //! same listener ([`blobs`]); `WasmPlugin` objects are validated against them on push
-//! ([`plugins`]).
+//! ([`plugins`]). ManifestWorks carry up to `maxManifestWorkBytes` of manifests ([`works`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ use serde_json::json;
 
 pub mod blobs;
 pub mod plugins;
+pub mod works;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6443";
 const CONFIG_FILE: &str = "hub.json";
@@ -32,8 +33,14 @@ pub struct HubConfig {
     pub listen: SocketAddr,
     #[serde(default)]
     pub extra_sans: Vec<String>,
+    /// Largest request body; raised at start to what a ManifestWork of
+    /// `maxManifestWorkBytes` needs ([`works::required_body_bytes`]) if set lower.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Largest total size of a ManifestWork's manifests (and of a ManifestWorkReplicaSet's
+    /// template), in bytes; OCM's is 500 KiB, Flotilla's default 8 MiB.
+    #[serde(default = "default_max_manifest_work_bytes")]
+    pub max_manifest_work_bytes: usize,
     /// Clusters accepted without `flotilla accept`: cluster-name globs (`edge-*`) and
     /// requester identities (`system:bootstrap:<token ID>`).
     #[serde(default)]
@@ -56,11 +63,18 @@ impl HubConfig {
             listen,
             extra_sans: Vec::new(),
             max_body_bytes: default_max_body(),
+            max_manifest_work_bytes: default_max_manifest_work_bytes(),
             auto_accept: Vec::new(),
             cert_validity_seconds: default_cert_validity_seconds(),
             lease_grace_factor: default_lease_grace_factor(),
             max_blob_bytes: default_max_blob_bytes(),
         }
+    }
+
+    /// The request body limit the hub serves with: `maxBodyBytes`, or more if a ManifestWork
+    /// of `maxManifestWorkBytes` would not fit in it.
+    pub fn effective_max_body_bytes(&self) -> usize {
+        self.max_body_bytes.max(works::required_body_bytes(self.max_manifest_work_bytes))
     }
 
     fn registration(&self) -> RegistrationConfig {
@@ -74,6 +88,10 @@ impl HubConfig {
 
 fn default_max_body() -> usize {
     DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_max_manifest_work_bytes() -> usize {
+    works::DEFAULT_MAX_MANIFEST_WORK_BYTES
 }
 
 fn default_cert_validity_seconds() -> u64 {
@@ -142,6 +160,18 @@ fn seed_objects() -> Vec<serde_json::Value> {
 /// Starts the hub from an initialized data directory. `listen` overrides the configured address.
 pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Result<RunningServer> {
     let config = load_config(data_dir)?;
+    if config.max_manifest_work_bytes == 0 {
+        bail!("{}: maxManifestWorkBytes must be greater than 0", config_path(data_dir).display());
+    }
+    let max_body_bytes = config.effective_max_body_bytes();
+    if max_body_bytes > config.max_body_bytes {
+        tracing::warn!(
+            max_body_bytes = config.max_body_bytes,
+            max_manifest_work_bytes = config.max_manifest_work_bytes,
+            serving_with = max_body_bytes,
+            "maxBodyBytes is too small for a ManifestWork of maxManifestWorkBytes; raised"
+        );
+    }
     let kinds = flotilla_kinds::hub_kinds().context("loading the hub's kinds")?;
     let registration = Registration::new(config.registration())
         .with_context(|| format!("{}: registration settings", config_path(data_dir).display()))?;
@@ -157,19 +187,29 @@ pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Resul
         admission: vec![registration.admission()],
         authorizer: registration.authorizer(),
         tokens: vec![registration.token_authenticator()],
-        max_body_bytes: config.max_body_bytes,
+        max_body_bytes,
         kubeconfig_path: admin_kubeconfig_path(data_dir),
         cluster_name: "flotilla".to_string(),
         seed: seed_objects(),
         store_options: Default::default(),
         version: None,
         extensions: Extensions {
-            validation: vec![Arc::new(plugins::WasmPluginValidation::new(plugins.clone()))],
+            validation: vec![
+                Arc::new(works::ManifestWorkSizeLimit::new(config.max_manifest_work_bytes)),
+                Arc::new(plugins::WasmPluginValidation::new(plugins.clone())),
+            ],
             endpoints: vec![Arc::new(blobs::BlobEndpoint::new(blob_store))],
-            metrics: vec![plugins],
+            metrics: vec![plugins.clone()],
         },
     };
     let mut server = host::start(options).await?;
+    let plugin_status =
+        plugins::WasmPluginStatus::new(plugins, server.storage().clone()).map_err(anyhow::Error::msg)?;
+    server.spawn(flotilla_apiserver::controller::run(
+        plugin_status,
+        server.storage().clone(),
+        server.shutdown_signal(),
+    ));
     let ca = Layout::new(data_dir).load_ca().context("loading the hub CA to sign agents' certificates")?;
     registration.start(&mut server, ca).context("starting registration")?;
     Ok(server)
@@ -187,16 +227,23 @@ mod tests {
         assert_eq!(config.cert_validity_seconds, 365 * 24 * 3600);
         assert_eq!(config.lease_grace_factor, 5);
         assert_eq!(config.max_body_bytes, 1024);
+        assert_eq!(config.max_manifest_work_bytes, 8 << 20);
+        assert_eq!(config.effective_max_body_bytes(), 16 << 20, "raised to fit an 8 MiB work");
 
         let text = serde_json::to_string(&HubConfig::new("127.0.0.1:0".parse().expect("addr"))).expect("json");
         assert_eq!(config.max_blob_bytes, 64 << 20);
-        for key in ["autoAccept", "certValiditySeconds", "leaseGraceFactor", "maxBlobBytes"] {
+        for key in ["autoAccept", "certValiditySeconds", "leaseGraceFactor", "maxBlobBytes", "maxManifestWorkBytes"] {
             assert!(text.contains(key), "{key} in {text}");
         }
         let set: HubConfig = serde_json::from_str(
             r#"{"listen": "127.0.0.1:6443", "autoAccept": ["edge-*"], "certValiditySeconds": 3600, "leaseGraceFactor": 2}"#,
         )
         .expect("hub.json");
+        let bigger: HubConfig = serde_json::from_str(
+            r#"{"listen": "127.0.0.1:6443", "maxBodyBytes": 67108864, "maxManifestWorkBytes": 1048576}"#,
+        )
+        .expect("hub.json");
+        assert_eq!((bigger.max_manifest_work_bytes, bigger.effective_max_body_bytes()), (1 << 20, 64 << 20));
         let registration = set.registration();
         assert_eq!(registration.auto_accept, ["edge-*"]);
         assert_eq!(registration.cert_validity, Duration::from_secs(3600));

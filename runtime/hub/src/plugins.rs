@@ -7,16 +7,21 @@
 //!
 //! The plugin host (one per hub process, its compilation cache under `DATA_DIR/plugin-cache`)
 //! is created on first use, so a hub without plugins reserves no instance pool. Its per-plugin
-//! counters go on `/metrics`.
+//! counters go on `/metrics`. [`WasmPluginStatus`] reports each plugin's `Validated`
+//! condition and `describe()` answer in its status.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use flotilla_apimachinery::{ApiError, FieldError};
-use flotilla_apiserver::{MetricsSource, Operation, Resource, ValidatingAdmission};
+use flotilla_apiserver::controller::Reconciler;
+use flotilla_apiserver::objects::{meta, now_rfc3339};
+use flotilla_apiserver::{MetricsSource, Operation, Resource, Storage, ValidatingAdmission, WriteOptions};
 use flotilla_plugin_host::{HostConfig, Limits, LimitsOverride, PluginError, PluginHost, World};
-use serde_json::Value;
+use flotilla_registration::conditions::{self, Condition};
+use serde_json::{Value, json};
 
 use crate::blobs::{BlobDigest, BlobStore};
 
@@ -28,11 +33,14 @@ pub struct HubPlugins {
     cache_dir: PathBuf,
     blobs: Arc<BlobStore>,
     host: Mutex<Option<Arc<PluginHost>>>,
+    /// `describe()` answers by (digest, world) from validations in this process, so the
+    /// status controller does not call the component again for what admission just did.
+    described: Mutex<HashMap<(String, World), Value>>,
 }
 
 impl HubPlugins {
     pub fn new(cache_dir: impl Into<PathBuf>, blobs: Arc<BlobStore>) -> HubPlugins {
-        HubPlugins { cache_dir: cache_dir.into(), blobs, host: Mutex::new(None) }
+        HubPlugins { cache_dir: cache_dir.into(), blobs, host: Mutex::new(None), described: Mutex::new(HashMap::new()) }
     }
 
     pub fn blobs(&self) -> &Arc<BlobStore> {
@@ -50,6 +58,17 @@ impl HubPlugins {
         tracing::info!(cache = %created.cache_dir().display(), pooling = created.pooling(), "plugin host started");
         *host = Some(created.clone());
         Ok(created)
+    }
+
+    fn remember_describe(&self, digest: &str, world: World, plugin: &flotilla_plugin_host::Plugin) {
+        if let Ok(info) = serde_json::to_value(plugin.info()) {
+            let describe = info.get("describe").cloned().unwrap_or(Value::Null);
+            self.described.lock().unwrap_or_else(|e| e.into_inner()).insert((digest.to_string(), world), describe);
+        }
+    }
+
+    fn described(&self, digest: &str, world: World) -> Option<Value> {
+        self.described.lock().unwrap_or_else(|e| e.into_inner()).get(&(digest.to_string(), world)).cloned()
     }
 
     /// The plugin host if it was created.
@@ -165,7 +184,113 @@ impl ValidatingAdmission for WasmPluginValidation {
                 ),
             )]));
         }
+        self.plugins.remember_describe(&digest.to_string(), world, &plugin);
         tracing::info!(plugin = %name, %world, %digest, version = %described, "plugin validated");
         Ok(())
+    }
+}
+
+/// Writes what the hub found into each `WasmPlugin`'s status: the `Validated` condition, the
+/// component's `describe()` answer and the generation they describe. Admission already
+/// refused every invalid component, so this mostly confirms; it still loads the blob (from
+/// the compilation cache) so that the status reports the component actually stored, and says
+/// why when it cannot be loaded any more (for example a blob removed from disk).
+pub struct WasmPluginStatus {
+    plugins: Arc<HubPlugins>,
+    storage: Storage,
+    resource: Arc<Resource>,
+}
+
+const CONDITION_VALIDATED: &str = "Validated";
+const STATUS_MANAGER: &str = "flotilla-hub";
+
+impl WasmPluginStatus {
+    pub fn new(plugins: Arc<HubPlugins>, storage: Storage) -> Result<WasmPluginStatus, String> {
+        let resource = storage
+            .registry
+            .by_kind(&format!("{GROUP}/v1alpha1"), KIND)
+            .ok_or_else(|| format!("the hub does not serve {GROUP}/v1alpha1 {KIND}"))?;
+        Ok(WasmPluginStatus { plugins, storage, resource })
+    }
+
+    /// Loads the component the object names: its `describe()` answer, or why it failed.
+    async fn inspect(&self, obj: &Value) -> Result<Value, (String, String)> {
+        let spec = |f: &str| obj.pointer(&format!("/spec/{f}")).and_then(Value::as_str).unwrap_or_default();
+        let world: World = spec("world").parse().map_err(|e: String| ("InvalidWorld".to_string(), e))?;
+        let digest: BlobDigest = spec("digest").parse().map_err(|e: String| ("InvalidDigest".to_string(), e))?;
+        if let Some(describe) = self.plugins.described(&digest.to_string(), world) {
+            return Ok(describe);
+        }
+        let bytes = match self.plugins.blobs().read(&digest).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(("BlobMissing".into(), format!("blob {digest} is not on the hub any more"))),
+            Err(e) => return Err(("BlobUnreadable".into(), format!("cannot read blob {digest}: {e}"))),
+        };
+        let plugins = self.plugins.clone();
+        let name = meta::name(obj).to_string();
+        let loaded = tokio::task::spawn_blocking(move || plugins.host()?.load(&name, world, &bytes))
+            .await
+            .map_err(|e| ("InternalError".to_string(), e.to_string()))?;
+        let plugin = loaded.map_err(|e| (e.reason().to_string(), e.to_string()))?;
+        self.plugins.remember_describe(&digest.to_string(), world, &plugin);
+        self.plugins.described(&digest.to_string(), world).ok_or_else(|| {
+            ("InternalError".to_string(), "the component's describe() answer does not serialize".to_string())
+        })
+    }
+}
+
+impl Reconciler for WasmPluginStatus {
+    fn name(&self) -> &'static str {
+        "wasm-plugin-status"
+    }
+
+    fn watches(&self) -> Vec<Arc<Resource>> {
+        vec![self.resource.clone()]
+    }
+
+    fn keys_for(&self, _index: usize, obj: &Value, deleted: bool) -> Vec<String> {
+        if deleted { Vec::new() } else { vec![meta::name(obj).to_string()] }
+    }
+
+    async fn reconcile(&self, key: &str) -> Result<Option<std::time::Duration>, ApiError> {
+        let mut obj = match self.storage.get(&self.resource, None, key).await {
+            Ok(obj) => obj,
+            Err(e) if e.code == 404 => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let generation = meta::generation(&obj);
+        let observed = obj.pointer("/status/observedGeneration").and_then(Value::as_i64);
+        if observed == Some(generation) && conditions::status_of(&obj, CONDITION_VALIDATED).is_some() {
+            return Ok(None);
+        }
+        let world = obj.pointer("/spec/world").and_then(Value::as_str).unwrap_or_default().to_string();
+        let version = obj.pointer("/spec/version").and_then(Value::as_str).unwrap_or_default().to_string();
+        let (condition_status, reason, message, describe) = match self.inspect(&obj).await {
+            Ok(describe) => (
+                conditions::TRUE,
+                "ComponentValidated".to_string(),
+                format!("the component exports {world} and describe() reports version {version}"),
+                describe,
+            ),
+            Err((reason, message)) => (conditions::FALSE, reason, message, Value::Null),
+        };
+        let mut list = conditions::of(&obj);
+        let condition =
+            Condition { type_: CONDITION_VALIDATED, status: condition_status, reason: &reason, message: &message };
+        conditions::set(&mut list, &condition, generation, &now_rfc3339());
+        let status = obj.as_object_mut().map(|o| o.entry("status").or_insert_with(|| json!({})));
+        if let Some(status) = status.and_then(Value::as_object_mut) {
+            status.insert("conditions".into(), json!(list));
+            status.insert("observedGeneration".into(), json!(generation));
+            if describe.is_null() {
+                status.remove("describe");
+            } else {
+                status.insert("describe".into(), describe);
+            }
+        }
+        self.storage
+            .update(&self.resource, None, key, obj, Some("status"), &WriteOptions::manager(STATUS_MANAGER))
+            .await?;
+        Ok(None)
     }
 }

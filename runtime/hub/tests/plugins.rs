@@ -153,6 +153,8 @@ async fn blobs_are_content_addressed_and_only_admins_upload_them() {
 async fn blobs_have_their_own_size_limit() {
     let hub = Hub::start_with(|c| {
         c.max_body_bytes = 8 << 10;
+        // Small enough that the body limit stays at 8 KiB.
+        c.max_manifest_work_bytes = 4 << 10;
         c.max_blob_bytes = 64 << 10;
     })
     .await;
@@ -209,6 +211,26 @@ async fn wasm_plugins_are_validated_against_their_blob() {
         assert!(text.contains(&format!("# TYPE {family} counter")), "{family} in\n{text}");
     }
     assert!(text.contains("flotilla_apiserver_requests_total"), "the server's own families stay");
+
+    // The status says what the hub found: Validated, and the component's describe() answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        let obj = plugins.get("lf").await.expect("get");
+        if obj.data["status"]["observedGeneration"] == obj.metadata.generation.unwrap_or(0) {
+            break obj.data["status"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no status on lf: {:?}", obj.data);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let validated = &status["conditions"][0];
+    assert_eq!(validated["type"], "Validated");
+    assert_eq!(validated["status"], "True");
+    assert_eq!(validated["reason"], "ComponentValidated");
+    assert_eq!(status["describe"]["version"], "0.1.0");
+    assert!(status["describe"]["reads"]["labels"].is_array(), "{status}");
+    // The status controller reused admission's describe() answer: still one call.
+    let text = metrics(&hub.admin).await.expect("metrics");
+    assert!(text.contains(&calls), "{calls} in\n{text}");
 
     let msg = refused("never", "placement-filter", "0.1.0", digest_of(b"never uploaded")).await;
     assert!(
