@@ -25,6 +25,26 @@ fn flotilla_cli_applies_gets_describes_and_deletes() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("NAMESPACE"), "{}", stdout(&out));
 
+    // Works: every cluster namespace by default, one with -n; kubectl's view is unchanged.
+    let out = hub.flotilla(&["get", "works"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAMESPACE", "NAME", "APPLIED", "AVAILABLE", "DEGRADED", "MANIFESTS", "AGE"], "{table}");
+    assert!(table.contains("cluster1    my-first-work"), "{table}");
+    let out = hub.flotilla(&["get", "works", "-n", "cluster1", "-o", "wide"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(table.starts_with("NAME "), "{table}");
+    assert!(table.lines().next().is_some_and(|h| h.ends_with("AGE   PROGRESSING   COMPLETE")), "{table}");
+    let row = table.lines().find(|l| l.starts_with("my-first-work ")).unwrap_or_default();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    // No status yet: blank conditions, then the manifest count and the age.
+    assert_eq!(cells.get(1), Some(&"2"), "{table}");
+    let out = hub.kubectl(&["get", "manifestworks", "-A"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("NAMESPACE   NAME"), "{}", stdout(&out));
+
     let out = hub.flotilla(&["get", "managedcluster", "cluster1", "-o", "json"]);
     let obj: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json output");
     assert_eq!(obj["kind"], "ManagedCluster");

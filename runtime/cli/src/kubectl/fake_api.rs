@@ -102,30 +102,45 @@ fn discovery(path: &str) -> Option<Value> {
     })
 }
 
-fn table(objects: &[Value], rv: &str) -> Value {
+/// A Table as the hub prints one: ManifestWorks have no printer columns (NAME and AGE), the
+/// rest the columns of a ManagedCluster. `include_object` as the `includeObject` parameter.
+fn table(plural: &str, objects: &[Value], rv: &str, include_object: &str) -> Value {
+    let works = plural == "manifestworks";
     let rows: Vec<Value> = objects
         .iter()
         .map(|o| {
-            json!({
-                "cells": [
+            let cells = if works {
+                json!([o["metadata"]["name"], o["metadata"]["creationTimestamp"]])
+            } else {
+                json!([
                     o["metadata"]["name"],
                     o.pointer("/status/available").cloned().unwrap_or(Value::Null),
                     o["metadata"]["creationTimestamp"],
                     o.pointer("/spec/url").cloned().unwrap_or(Value::Null),
-                ],
-                "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                           "metadata": o["metadata"]},
-            })
+                ])
+            };
+            let object = if include_object == "Object" {
+                o.clone()
+            } else {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})
+            };
+            json!({"cells": cells, "object": object})
         })
         .collect();
+    let column = |name: &str, type_: &str, format: &str, priority: i64| json!({"name": name, "type": type_, "format": format, "description": "", "priority": priority});
+    let columns = if works {
+        json!([column("Name", "string", "name", 0), column("Age", "date", "", 0)])
+    } else {
+        json!([
+            column("Name", "string", "name", 0),
+            column("Available", "string", "", 0),
+            column("Age", "date", "", 0),
+            column("URL", "string", "", 1),
+        ])
+    };
     json!({
         "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv},
-        "columnDefinitions": [
-            {"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0},
-            {"name": "Available", "type": "string", "format": "", "description": "", "priority": 0},
-            {"name": "Age", "type": "date", "format": "", "description": "", "priority": 0},
-            {"name": "URL", "type": "string", "format": "", "description": "", "priority": 1},
-        ],
+        "columnDefinitions": columns,
         "rows": rows,
     })
 }
@@ -208,6 +223,7 @@ impl FakeApi {
             return json_response(404, &status(404, "NotFound", "the server could not find the requested resource"));
         };
         let wants_table = seen.accept.starts_with("application/json;as=Table");
+        let include_object = seen.param("includeObject").unwrap_or_default();
         let not_found = |name: &str| {
             let gr = if group.is_empty() { plural.clone() } else { format!("{plural}.{group}") };
             json_response(404, &status(404, "NotFound", &format!("{gr} \"{name}\" not found")))
@@ -219,7 +235,8 @@ impl FakeApi {
             ("GET", None) if seen.param("watch").as_deref() == Some("true") => {
                 let mut lines = String::new();
                 for ev in std::mem::take(&mut st.watch_events) {
-                    let object = if wants_table { table(std::slice::from_ref(&ev), "99") } else { ev };
+                    let object =
+                        if wants_table { table(&plural, std::slice::from_ref(&ev), "99", &include_object) } else { ev };
                     lines.push_str(&json!({"type": "ADDED", "object": object}).to_string());
                     lines.push('\n');
                 }
@@ -235,6 +252,8 @@ impl FakeApi {
             }
             ("GET", None) => {
                 let selector = seen.param("labelSelector").unwrap_or_default();
+                // Only `metadata.name=` and `metadata.namespace=` field selectors.
+                let fields = seen.param("fieldSelector").unwrap_or_default();
                 let items: Vec<Value> = st
                     .objects
                     .iter()
@@ -246,10 +265,16 @@ impl FakeApi {
                             o.pointer(&format!("/metadata/labels/{k}")).and_then(Value::as_str) == Some(v)
                         })
                     })
+                    .filter(|o| {
+                        fields.split(',').filter(|s| !s.is_empty()).all(|kv| {
+                            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                            o.pointer(&format!("/{}", k.replace('.', "/"))).and_then(Value::as_str) == Some(v)
+                        })
+                    })
                     .collect();
                 let rv = st.next_rv.to_string();
                 if wants_table {
-                    json_response(200, &table(&items, &rv))
+                    json_response(200, &table(&plural, &items, &rv, &include_object))
                 } else {
                     json_response(
                         200,
@@ -267,7 +292,7 @@ impl FakeApi {
                 match found {
                     Some(o) if wants_table => {
                         let rv = o["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
-                        json_response(200, &table(&[o], &rv))
+                        json_response(200, &table(&plural, &[o], &rv, &include_object))
                     }
                     Some(o) => json_response(200, &o),
                     None => not_found(&name),

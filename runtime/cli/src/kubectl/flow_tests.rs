@@ -94,7 +94,7 @@ async fn get_namespaced_all_namespaces_and_empty() {
     assert!(out.contains("cluster1    w1"), "{out}");
     assert!(api.seen().iter().any(|s| s.path == format!("/apis/{WORK}/v1/manifestworks")));
 
-    let (code, out, err) = run(&api, &["get", "manifestworks"]).await;
+    let (code, out, err) = run(&api, &["get", "manifestworks", "-n", "default"]).await;
     assert_eq!(code, ExitCode::SUCCESS);
     assert_eq!(out, "");
     assert_eq!(err, "No resources found in default namespace.\n");
@@ -250,4 +250,99 @@ async fn delete_by_name_and_from_files() {
     let (code, out, _) = run(&api, &["delete", "clusters", "--all"]).await;
     assert_eq!(code, ExitCode::SUCCESS);
     assert!(out.contains("\"cluster-two\" deleted"), "{out}");
+}
+
+/// Works in two cluster namespaces, with and without status.
+fn fake_with_works() -> FakeApi {
+    let api = fake();
+    let now = jiff::Timestamp::now();
+    let ago = |secs: i64| now.checked_sub(jiff::SignedDuration::from_secs(secs)).unwrap().to_string();
+    let cm = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}});
+    let condition = |type_: &str, status: &str| {
+        json!({"type": type_, "status": status, "reason": "Test",
+        "lastTransitionTime": "2025-01-01T00:00:00Z"})
+    };
+    api.insert(
+        WORK,
+        "manifestworks",
+        json!({"apiVersion": format!("{WORK}/v1"), "kind": "ManifestWork",
+               "metadata": {"name": "app", "namespace": "cluster1", "creationTimestamp": ago(120)},
+               "spec": {"workload": {"manifests": [cm("a"), cm("b")]}},
+               "status": {"conditions": [condition("Applied", "True"), condition("Available", "True"),
+                                         condition("Progressing", "False"), condition("Degraded", "False")]}}),
+    );
+    api.insert(
+        WORK,
+        "manifestworks",
+        json!({"apiVersion": format!("{WORK}/v1"), "kind": "ManifestWork",
+               "metadata": {"name": "app", "namespace": "cluster2", "creationTimestamp": ago(3600)},
+               "spec": {"workload": {"manifests": [cm("a"), cm("b"), cm("c")]}},
+               "status": {"conditions": [condition("Applied", "True"), condition("Available", "False"),
+                                         condition("Complete", "True")]}}),
+    );
+    api
+}
+
+#[tokio::test]
+async fn get_works_lists_every_cluster_with_condition_columns() {
+    let api = fake_with_works();
+    let (code, out, err) = run(&api, &["get", "works"]).await;
+    assert_eq!(code, ExitCode::SUCCESS, "{err}");
+    assert_eq!(
+        out,
+        "NAMESPACE   NAME   APPLIED   AVAILABLE   DEGRADED   MANIFESTS   AGE\n\
+         cluster1    w1                                      0           10s\n\
+         cluster1    app    True      True        False      2           2m\n\
+         cluster2    app    True      False                  3           60m\n"
+    );
+    let list = api.seen().into_iter().rev().find(|s| s.path.ends_with("/manifestworks")).unwrap();
+    assert_eq!(list.path, format!("/apis/{WORK}/v1/manifestworks"), "every namespace");
+    assert_eq!(list.param("includeObject").as_deref(), Some("Object"), "the columns need the whole objects");
+
+    // One cluster's works: no NAMESPACE column, as kubectl prints one namespace.
+    let (code, out, _) = run(&api, &["get", "works", "-n", "cluster2"]).await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(
+        out,
+        "NAME   APPLIED   AVAILABLE   DEGRADED   MANIFESTS   AGE\napp    True      False                  3           60m\n"
+    );
+    let list = api.seen().into_iter().rev().find(|s| s.path.ends_with("/manifestworks")).unwrap();
+    assert_eq!(list.path, format!("/apis/{WORK}/v1/namespaces/cluster2/manifestworks"));
+
+    // -o wide adds PROGRESSING and COMPLETE at the end; -A is the same as nothing.
+    let (_, out, _) = run(&api, &["get", "works", "-A", "-o", "wide"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "NAMESPACE   NAME   APPLIED   AVAILABLE   DEGRADED   MANIFESTS   AGE   PROGRESSING   COMPLETE"
+    );
+    // Like kubectl (Go's tabwriter), an empty last cell leaves the one before it padded.
+    assert!(lines[2].trim_end().ends_with("2m    False"), "{out}");
+    assert!(lines[3].ends_with("60m                 True"), "{out}");
+
+    // By name without -n: that work on every cluster.
+    let (code, out, err) = run(&api, &["get", "works", "app"]).await;
+    assert_eq!(code, ExitCode::SUCCESS, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.lines().skip(1).all(|l| l.contains(" app ")), "{out}");
+    let named = api.seen().into_iter().rev().find(|s| s.path.ends_with("/manifestworks")).unwrap();
+    assert_eq!(named.param("fieldSelector").as_deref(), Some("metadata.name=app"));
+    let (code, out, err) = run(&api, &["get", "works", "app", "nope"]).await;
+    assert_eq!(code, ExitCode::FAILURE);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert_eq!(err, format!("Error from server (NotFound): manifestworks.{WORK} \"nope\" not found\n"));
+    let (code, out, _) = run(&api, &["get", "works", "app", "-o", "name"]).await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    assert_eq!(out, format!("manifestwork.{WORK}/app\nmanifestwork.{WORK}/app\n"));
+    let (_, out, _) = run(&api, &["get", "works", "app", "-n", "cluster1", "-o", "json"]).await;
+    let obj: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(obj["metadata"]["namespace"], "cluster1");
+    let (code, _, err) = run(&api, &["get", "works", "app", "-A"]).await;
+    assert_eq!(code, ExitCode::FAILURE);
+    assert!(err.contains("across all namespaces"), "{err}");
+
+    // Other kinds still ask for metadata only.
+    run(&api, &["get", "clusters"]).await;
+    let clusters = api.seen().into_iter().rev().find(|s| s.path.ends_with("/managedclusters")).unwrap();
+    assert_eq!(clusters.param("includeObject").as_deref(), Some("Metadata"));
 }

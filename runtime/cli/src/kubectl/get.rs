@@ -24,7 +24,8 @@ pub struct GetArgs {
     pub kind: String,
     /// Names of objects to get (all objects if none).
     pub names: Vec<String>,
-    /// Namespace (default: the kubeconfig context's, else `default`).
+    /// Namespace (default: the kubeconfig context's, else `default`; for works, every
+    /// cluster namespace).
     #[arg(short, long)]
     pub namespace: Option<String>,
     /// List across all namespaces.
@@ -126,10 +127,14 @@ async fn get_type(
     with_kind: bool,
     blank_first: bool,
 ) -> anyhow::Result<(bool, bool, Option<String>)> {
-    let all_namespaces = args.all_namespaces && res.namespaced;
-    if all_namespaces && !names.is_empty() {
+    if args.all_namespaces && res.namespaced && !names.is_empty() {
         anyhow::bail!("a resource cannot be retrieved by name across all namespaces");
     }
+    let view = View::for_kind(&res.group, &res.plural);
+    // Works without `-n`: every cluster namespace, names included (`get works app` shows
+    // `app` on every cluster).
+    let every_namespace = view.all_namespaces_by_default && args.namespace.as_deref().is_none_or(str::is_empty);
+    let all_namespaces = (args.all_namespaces || every_namespace) && res.namespaced;
     let namespace =
         if res.namespaced && !all_namespaces { Some(session.namespace(args.namespace.as_deref())) } else { None };
     let ns = namespace.as_deref();
@@ -143,7 +148,8 @@ async fn get_type(
     let mut empty_message: Option<String> = None;
 
     let mut stream = output::ObjectStream::new(args.output.unwrap_or(OutputFormat::Yaml), res.clone());
-    let view = View::for_kind(&res.group, &res.plural);
+    let include_object = view.include_object().to_string();
+    let by_name = |name: &str| join_selectors(Some(&field_selector), Some(format!("metadata.name={name}")));
     let mut printer = TablePrinter::new(args.output == Some(OutputFormat::Wide), all_namespaces);
     if with_kind {
         printer = printer.with_kind(res.kind_group());
@@ -155,15 +161,32 @@ async fn get_type(
             let query = vec![
                 ("labelSelector", label_selector.clone()),
                 ("fieldSelector", field_selector.clone()),
-                ("includeObject", "Metadata".to_string()),
+                ("includeObject", include_object.clone()),
             ];
             for page in list_pages(session, &res.collection_path(ns), query, accept).await? {
                 table.extend(Table::from_response(&page));
             }
+        } else if all_namespaces {
+            for name in names {
+                let query = vec![
+                    ("labelSelector", label_selector.clone()),
+                    ("fieldSelector", by_name(name)),
+                    ("includeObject", include_object.clone()),
+                ];
+                let mut found = Table::default();
+                for page in list_pages(session, &res.collection_path(None), query, accept).await? {
+                    found.extend(Table::from_response(&page));
+                }
+                if found.rows.is_empty() {
+                    session.err(&format!("{}\n", not_found_message(res, name)));
+                    ok = false;
+                }
+                table.extend(found);
+            }
         } else {
             for name in names {
                 match session
-                    .get(&res.object_path(ns, name), &[("includeObject", "Metadata".to_string())], accept)
+                    .get(&res.object_path(ns, name), &[("includeObject", include_object.clone())], accept)
                     .await
                 {
                     Ok(v) => table.extend(Table::from_response(&v)),
@@ -199,6 +222,24 @@ async fn get_type(
                     objects.extend(items.iter().cloned());
                 }
             }
+        } else if all_namespaces {
+            for name in names {
+                let query = vec![("labelSelector", label_selector.clone()), ("fieldSelector", by_name(name))];
+                let mut found = 0;
+                for page in list_pages(session, &res.collection_path(None), query, None).await? {
+                    if let Some(v) = page.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+                        rv = Some(v.to_string());
+                    }
+                    if let Some(items) = page.get("items").and_then(Value::as_array) {
+                        found += items.len();
+                        objects.extend(items.iter().cloned());
+                    }
+                }
+                if found == 0 {
+                    session.err(&format!("{}\n", not_found_message(res, name)));
+                    ok = false;
+                }
+            }
         } else {
             for name in names {
                 match session.get(&res.object_path(ns, name), &[], None).await {
@@ -223,7 +264,8 @@ async fn get_type(
                 session.out(&stream.render(obj)?)?;
             }
         } else if !empty || names.is_empty() {
-            session.out(&output::render_objects(format, res, objects, names.len() == 1)?)?;
+            let single = names.len() == 1 && objects.len() == 1;
+            session.out(&output::render_objects(format, res, objects, single)?)?;
         }
         if empty && names.is_empty() && format == OutputFormat::Name {
             empty_message = Some(no_resources_message(ns));
@@ -244,7 +286,7 @@ async fn get_type(
         let name_selector = names.first().map(|n| format!("metadata.name={n}"));
         query.push(("fieldSelector", join_selectors(Some(&field_selector), name_selector)));
         if table_output {
-            query.push(("includeObject", "Metadata".to_string()));
+            query.push(("includeObject", include_object.clone()));
         }
         let format = args.output;
         let show_managed_fields = args.show_managed_fields;
@@ -263,6 +305,12 @@ async fn get_type(
         .await?;
     }
     Ok((ok, printed, empty_message))
+}
+
+/// kubectl's message for a named object that is not there.
+fn not_found_message(res: &ResourceInfo, name: &str) -> String {
+    let resource = if res.group.is_empty() { res.plural.clone() } else { format!("{}.{}", res.plural, res.group) };
+    format!("Error from server (NotFound): {resource} \"{name}\" not found")
 }
 
 /// All pages of a list (`limit`/`continue`).

@@ -149,24 +149,81 @@ pub fn format_labels(object: Option<&Value>) -> String {
     pairs.join(",")
 }
 
+/// A column `flotilla get` computes from each row's whole object.
+#[derive(Debug, Clone, Copy)]
+pub struct Computed {
+    pub name: &'static str,
+    pub type_: &'static str,
+    /// 0: always shown, before AGE; 1: only with `-o wide`, at the end.
+    pub priority: i64,
+    pub cell: fn(&Value) -> Value,
+}
+
 /// How `flotilla get` shows a kind, on top of the server's table (which stays exactly what
 /// the CRD's printer columns give kubectl).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct View {
     /// Append a LABELS column (kubectl's `--show-labels`).
     pub labels: bool,
     /// Server columns shown only with `-o wide`.
     pub wide_only: &'static [&'static str],
+    /// Columns computed from the objects, which the rows then carry whole
+    /// (`includeObject=Object`).
+    pub computed: &'static [Computed],
+    /// Without `-n`, list every namespace (works live in one namespace per cluster; an
+    /// operator asking for "the works" means all of them).
+    pub all_namespaces_by_default: bool,
 }
+
+/// The `status` of a condition in `status.conditions`, or null when the object has none of
+/// that type (printed blank, as the server's columns print a missing value).
+fn condition_status(obj: &Value, type_: &str) -> Value {
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|conditions| conditions.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(type_)))
+        .and_then(|c| c.get("status"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+const WORK_COLUMNS: &[Computed] = &[
+    Computed { name: "Applied", type_: "string", priority: 0, cell: |o| condition_status(o, "Applied") },
+    Computed { name: "Available", type_: "string", priority: 0, cell: |o| condition_status(o, "Available") },
+    Computed { name: "Degraded", type_: "string", priority: 0, cell: |o| condition_status(o, "Degraded") },
+    Computed {
+        name: "Manifests",
+        type_: "integer",
+        priority: 0,
+        cell: |o| {
+            let count = o.pointer("/spec/workload/manifests").and_then(Value::as_array).map_or(0, Vec::len);
+            Value::from(count)
+        },
+    },
+    Computed { name: "Progressing", type_: "string", priority: 1, cell: |o| condition_status(o, "Progressing") },
+    Computed { name: "Complete", type_: "string", priority: 1, cell: |o| condition_status(o, "Complete") },
+];
 
 impl View {
     /// ManagedClusters (`flotilla get clusters`): NAME, HUB ACCEPTED, JOINED, AVAILABLE, AGE
-    /// and LABELS; the spoke URLs move to `-o wide`. Other kinds: the server's table.
+    /// and LABELS; the spoke URLs move to `-o wide`. ManifestWorks (`flotilla get works`):
+    /// NAME, APPLIED, AVAILABLE, DEGRADED, MANIFESTS and AGE (`-o wide`: PROGRESSING and
+    /// COMPLETE), in every cluster namespace unless `-n` says which. Other kinds: the server's
+    /// table.
     pub fn for_kind(group: &str, plural: &str) -> View {
-        if group == "cluster.open-cluster-management.io" && plural == "managedclusters" {
-            return View { labels: true, wide_only: &["Managed Cluster URLs"] };
+        match (group, plural) {
+            ("cluster.open-cluster-management.io", "managedclusters") => {
+                View { labels: true, wide_only: &["Managed Cluster URLs"], ..View::default() }
+            }
+            ("work.open-cluster-management.io", "manifestworks") => {
+                View { computed: WORK_COLUMNS, all_namespaces_by_default: true, ..View::default() }
+            }
+            _ => View::default(),
         }
-        View::default()
+    }
+
+    /// The `includeObject` the view needs in table rows.
+    pub fn include_object(&self) -> &'static str {
+        if self.computed.is_empty() { "Metadata" } else { "Object" }
     }
 
     pub fn apply(&self, table: &mut Table) {
@@ -178,6 +235,9 @@ impl View {
             if self.wide_only.iter().any(|w| w.eq_ignore_ascii_case(&column.name)) {
                 column.priority = column.priority.max(1);
             }
+        }
+        if !self.computed.is_empty() && !table.columns.iter().any(|c| c.name == self.computed[0].name) {
+            self.add_computed(table);
         }
         if self.labels && !table.columns.iter().any(|c| c.name.eq_ignore_ascii_case("labels")) {
             let width = table.columns.len();
@@ -191,6 +251,36 @@ impl View {
                 row.cells.resize(width, Value::Null);
                 row.cells.push(Value::String(format_labels(row.object.as_ref())));
             }
+        }
+    }
+}
+
+impl View {
+    /// Inserts the computed columns: always-shown ones before AGE (or at the end), wide ones
+    /// at the end. The rows' objects are dropped afterwards but for their metadata, so a
+    /// large object is not kept while the rest of the list is read.
+    fn add_computed(&self, table: &mut Table) {
+        let width = table.columns.len();
+        let at = table.columns.iter().position(|c| c.name.eq_ignore_ascii_case("age")).unwrap_or(width);
+        let column = |c: &Computed| Column {
+            name: c.name.to_string(),
+            type_: c.type_.to_string(),
+            format: String::new(),
+            priority: c.priority,
+        };
+        let (shown, wide): (Vec<&Computed>, Vec<&Computed>) = self.computed.iter().partition(|c| c.priority == 0);
+        let tail: Vec<Column> = table.columns.split_off(at);
+        table.columns.extend(shown.iter().map(|c| column(c)));
+        table.columns.extend(tail);
+        table.columns.extend(wide.iter().map(|c| column(c)));
+        for row in &mut table.rows {
+            row.cells.resize(width, Value::Null);
+            let object = row.object.take().unwrap_or(Value::Null);
+            let tail: Vec<Value> = row.cells.split_off(at);
+            row.cells.extend(shown.iter().map(|c| (c.cell)(&object)));
+            row.cells.extend(tail);
+            row.cells.extend(wide.iter().map(|c| (c.cell)(&object)));
+            row.object = Some(serde_json::json!({"metadata": object.get("metadata").cloned().unwrap_or(Value::Null)}));
         }
     }
 }
@@ -418,7 +508,7 @@ mod tests {
         view.apply(&mut table);
         assert_eq!(table, again);
         let mut plain = Table::from_response(&sample());
-        View::for_kind("work.open-cluster-management.io", "manifestworks").apply(&mut plain);
+        View::for_kind("apps", "deployments").apply(&mut plain);
         assert_eq!(plain, Table::from_response(&sample()));
         assert_eq!(format_labels(None), "<none>");
     }
