@@ -122,3 +122,41 @@ pub(crate) fn api_message(e: &kube::Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// Why one manifest of a ManifestWork was not applied. It is reported in that manifest's
+/// `Applied` condition (never fatal to the work: the other manifests are still applied),
+/// and [`ManifestError::is_transient`] keeps garbage collection from acting on a round in
+/// which the spoke could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// The manifest itself is unusable (no apiVersion, kind or name, a bad strategy).
+    #[error("invalid manifest: {0}")]
+    Invalid(String),
+    /// Discovery on the spoke does not know the kind (OCM's message).
+    #[error("the server doesn't have a resource type {kind:?} in {api_version}")]
+    UnknownKind { api_version: String, kind: String },
+    /// Server-side apply met fields owned by another field manager (reason `ApplyConflict`).
+    #[error("{0}")]
+    ApplyConflict(String),
+    /// An `ignoreFields` path could not be used (reason `AppliedManifestSSAIgnoreFieldError`).
+    #[error("{0}")]
+    IgnoreField(String),
+    /// The spoke refused or failed a request. `code` is the HTTP status, `None` when the
+    /// spoke could not be reached at all.
+    #[error("{action} {what}: {message}")]
+    Spoke { action: &'static str, what: String, code: Option<u16>, message: String },
+}
+
+impl ManifestError {
+    /// From a failed spoke request.
+    pub(crate) fn spoke(action: &'static str, what: impl Into<String>) -> impl FnOnce(kube::Error) -> ManifestError {
+        let what = what.into();
+        move |e| ManifestError::Spoke { action, what, code: api_code(&e), message: api_message(&e) }
+    }
+
+    /// A failure that says nothing about the spoke's contents: unreachable, overloaded, or a
+    /// server error. Acting on such a round (deleting what looks untracked) is unsafe.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ManifestError::Spoke { code: None | Some(429 | 500..), .. })
+    }
+}

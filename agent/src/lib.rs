@@ -7,7 +7,9 @@
 //! - health: renew the Lease ([`lease`]) and report conditions, version, capacity
 //!   ([`quantity`]) and ClusterClaims ([`claims`]) on the ManagedCluster ([`status`]);
 //! - rotation ([`rotation`]): renew the certificate at 75–80 % of its life and swap the hub
-//!   client under the running loops.
+//!   client under the running loops;
+//! - work ([`work`]): apply the cluster's ManifestWorks on the spoke, record and
+//!   garbage-collect them, repair drift and report their status.
 //!
 //! It never deletes anything on its spoke because the hub is unreachable: every failure
 //! towards the hub is logged and retried with backoff.
@@ -31,6 +33,7 @@ pub mod rotation;
 mod spoke;
 pub mod status;
 mod util;
+pub mod work;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -75,6 +78,14 @@ pub struct AgentOptions {
     pub cert_expiration_seconds: Option<i32>,
     /// Serve `/metrics` (plain HTTP, no authentication: a loopback address) here.
     pub metrics_listen: Option<SocketAddr>,
+    /// How often every ManifestWork is reconciled again: drift on the spoke is put back
+    /// and status feedback refreshed at this pace (OCM `--status-sync-interval`, 10 s).
+    pub work_resync_period: Duration,
+    /// How long an AppliedManifestWork whose ManifestWork is gone from the hub stays before
+    /// it and its resources are evicted (OCM `--appliedmanifestwork-eviction-grace-period`).
+    pub applied_work_eviction_grace: Duration,
+    /// Works reconciled in parallel (OCM: 10).
+    pub work_workers: usize,
 }
 
 impl AgentOptions {
@@ -94,6 +105,9 @@ impl AgentOptions {
             health_retry: status::DEFAULT_HEALTH_RETRY,
             cert_expiration_seconds: None,
             metrics_listen: None,
+            work_resync_period: work::DEFAULT_RESYNC_PERIOD,
+            applied_work_eviction_grace: work::DEFAULT_EVICTION_GRACE,
+            work_workers: work::DEFAULT_WORKERS,
         }
     }
 }
@@ -170,6 +184,16 @@ async fn run_with_spoke(
     let cluster = opts.cluster_name.clone();
     let hub_client = client::from_kubeconfig(&identity.kubeconfig(&cluster), "hub").await?;
     let (hub, swap) = SharedClient::new(hub_client);
+    let work_agent = work::WorkAgent::new(
+        &cluster,
+        &record.agent_id,
+        &identity.hub_url,
+        hub.clone(),
+        spoke.client.clone(),
+        &opts.data_dir,
+        work::WorkOptions::new(opts.work_resync_period, opts.applied_work_eviction_grace, opts.work_workers),
+        shutdown.clone(),
+    )?;
     tracing::info!(cluster = %cluster, agent_id = %record.agent_id, hub = %identity.hub_url, spoke = %spoke.url,
         "agent running with mutual TLS");
 
@@ -203,6 +227,7 @@ async fn run_with_spoke(
         }
         .run(),
     );
+    tasks.spawn(work_agent.run());
     tasks.spawn(
         rotation::Rotator {
             cluster: cluster.clone(),

@@ -60,6 +60,17 @@ pub struct JoinArgs {
     /// Ask for certificates valid this long [default: the hub's].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(600..))]
     pub cert_expiration_seconds: Option<i32>,
+    /// Reconcile every ManifestWork this often (`10s`, `1m`): drift on the spoke is put back
+    /// and status feedback refreshed at this pace.
+    /// A bare number is seconds (`--work-resync-seconds N` is accepted too).
+    #[arg(long, value_name = "DURATION", default_value = "10s", alias = "work-resync-seconds",
+        value_parser = crate::kubectl::delete::parse_duration)]
+    pub work_resync_period: Duration,
+    /// How long an AppliedManifestWork whose ManifestWork is gone from the hub is kept before
+    /// it and the resources it applied are evicted (`60m`).
+    #[arg(long, value_name = "DURATION", default_value = "60m", alias = "applied-work-eviction-grace-seconds",
+        value_parser = crate::kubectl::delete::parse_duration)]
+    pub applied_work_eviction_grace: Duration,
     /// Serve the agent's plugin metrics (Prometheus text) at http://ADDR:PORT/metrics: plain
     /// HTTP without authentication, so a loopback address such as 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR:PORT")]
@@ -98,6 +109,8 @@ fn options(args: JoinArgs, spoke: SpokeSource) -> AgentOptions {
     opts.health_grace = Duration::from_secs(args.health_grace_seconds);
     opts.cert_expiration_seconds = args.cert_expiration_seconds;
     opts.metrics_listen = args.metrics_listen;
+    opts.work_resync_period = args.work_resync_period;
+    opts.applied_work_eviction_grace = args.applied_work_eviction_grace;
     opts
 }
 
@@ -175,6 +188,8 @@ mod tests {
             "/d",
             "--lease-duration-seconds",
             "5",
+            "--work-resync-period",
+            "500ms",
         ]);
         assert_eq!(cli.kubeconfig.as_deref(), Some(std::path::Path::new("/spoke.kubeconfig")));
         let opts = options(args.clone(), SpokeSource::Infer);
@@ -186,6 +201,12 @@ mod tests {
         assert_eq!(opts.max_custom_cluster_claims, 20);
         assert_eq!(opts.status_period, Duration::from_secs(60));
         assert_eq!(opts.health_grace, Duration::from_secs(20));
+        assert_eq!(opts.work_resync_period, Duration::from_millis(500));
+        assert_eq!(opts.applied_work_eviction_grace, Duration::from_secs(3600));
+
+        let (_, args) =
+            join(&["agent", "join", "--hub", "https://h", "--cluster-name", "c1", "--work-resync-seconds", "2"]);
+        assert_eq!(options(args, SpokeSource::Infer).work_resync_period, Duration::from_secs(2));
 
         let (_, args) = join(&["agent", "join", "--hub", "https://h", "--cluster-name", "c1", "--simulated"]);
         assert!(args.simulated);
