@@ -293,3 +293,82 @@ pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A TCP forwarder on loopback between an agent and its hub, that a test can cut: every
+/// open connection is shut down and new ones are accepted and closed at once, as a network
+/// partition looks to the agent. [`Proxy::restore`] forwards again.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    state: std::sync::Arc<ProxyState>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    cut: std::sync::atomic::AtomicBool,
+    open: std::sync::Mutex<Vec<TcpStream>>,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl Proxy {
+    pub fn start(upstream: SocketAddr) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let state = std::sync::Arc::new(ProxyState::default());
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if shared.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = conn else { continue };
+                if shared.cut.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { continue };
+                {
+                    let mut open = shared.open.lock().unwrap_or_else(|e| e.into_inner());
+                    open.extend(client.try_clone());
+                    open.extend(server.try_clone());
+                }
+                let pipe = |mut from: TcpStream, mut to: TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                pipe(client, server);
+                pipe(s2, c2);
+            }
+        });
+        Proxy { addr, state }
+    }
+
+    /// Stops forwarding: open connections are shut down, new ones closed on accept.
+    pub fn cut(&self) {
+        self.state.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        let open = std::mem::take(&mut *self.state.open.lock().unwrap_or_else(|e| e.into_inner()));
+        for stream in open {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    pub fn restore(&self) {
+        self.state.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.state.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so that it sees `stop`.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}

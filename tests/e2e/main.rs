@@ -11,3 +11,4 @@ mod hub_kubectl;
 mod kube_client;
 mod registration;
 mod spoke_kubectl;
+mod work;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use flotilla_agent::work::manifest_works;
 use flotilla_agent::{AgentOptions, SpokeSource};
 use flotilla_registration::names::{CLUSTER_NAME_LABEL, CONDITION_AVAILABLE, CONDITION_JOINED};
 use kube::api::{Api, DynamicObject, ListParams};
@@ -23,9 +24,14 @@ use crate::kubectl::session::Session;
 use crate::registration_cmds::{self, ClusterNames, TokenCreateArgs};
 
 const FLEET: &str = include_str!("../demo/fleet.yaml");
+const APP: &str = include_str!("../demo/app.yaml");
+/// The cluster whose Deployment the simulated spoke never makes ready: its work is Degraded.
+const UNHEALTHY: &str = "spoke3";
 const SPOKES: [&str; 3] = ["spoke1", "spoke2", "spoke3"];
 /// Short leases so that the demo shows health quickly; OCM's default is 60 s.
 const LEASE: Duration = Duration::from_secs(10);
+/// Works are reconciled (feedback refreshed) this often; OCM's default is 10 s.
+const WORK_RESYNC: Duration = Duration::from_secs(2);
 /// How long the demo waits for each step before it gives up and says which.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -110,6 +116,7 @@ async fn story(
         options.token = Some(created.token.expose().to_string());
         options.hub_ca_hash = Some(created.hub_ca_hash.clone());
         options.lease_duration = Some(LEASE);
+        options.work_resync_period = WORK_RESYNC;
         let mut stop = stop.clone();
         agents.spawn(async move {
             let shutdown = async move {
@@ -147,7 +154,7 @@ async fn story(
         Err(e) => println!("  get managedcluster spoke2: {}", kubectl::errors::kube_message(&e)),
     }
 
-    heading("Applying the fleet to the hub (server-side apply): labels, a cluster set, a placement, work");
+    heading("Applying the fleet to the hub (server-side apply): labels, a cluster set, a placement");
     let fleet = base.join("fleet.yaml");
     std::fs::write(&fleet, FLEET).with_context(|| format!("cannot write {}", fleet.display()))?;
     let apply = ApplyArgs {
@@ -171,17 +178,41 @@ async fn story(
         ("managedclustersets", None),
         ("managedclustersetbindings", Some("apps")),
         ("placements", Some("apps")),
-        ("manifestworks", Some("spoke1")),
     ] {
         show(&hub, kind, ns).await?;
         println!();
     }
+
+    heading("Distributing an application: a ManifestWork in each cluster's namespace");
+    println!("(demo/app.yaml: a namespace, a ConfigMap and a Deployment, with statusFeedback and a CEL");
+    println!(
+        " condition rule; {UNHEALTHY}'s Deployment is annotated so that its simulated spoke never makes it ready)"
+    );
+    distribute_app(&hub).await?;
+    wait_for_works(&hub, agents).await?;
+    show(&hub, "works", None).await?;
+    println!("\nWhat the agents report back (status.resourceStatus: feedback and condition rules):");
+    for cluster in SPOKES {
+        let work = Api::<DynamicObject>::namespaced_with(hub.client.clone(), cluster, &manifest_works())
+            .get(APP_WORK)
+            .await
+            .with_context(|| format!("reading work {cluster}/{APP_WORK}"))?;
+        let value = serde_json::to_value(&work)?;
+        println!("  {cluster}: {}", describe_work_status(&value));
+    }
+    let spoke1 = Session::connect(&flotilla_spoke::kubeconfig_path(&base.join("agents/spoke1/spoke")), None).await?;
+    println!("\nOn spoke1 itself (its simulated spoke's API), what the agent applied:");
+    show(&spoke1, "deployments", Some("web")).await?;
+    println!();
+    show(&spoke1, "appliedmanifestworks", None).await?;
     heading("Try it yourself while a hub runs");
     println!("flotilla hub init --data-dir /tmp/hub && flotilla hub serve --data-dir /tmp/hub");
     println!("export FLOTILLA_KUBECONFIG=/tmp/hub/admin.kubeconfig");
     println!("flotilla token create --ttl 1h     # prints the join command");
     println!("flotilla agent join ... --cluster-name edge1 --simulated --data-dir /tmp/edge1");
     println!("flotilla accept edge1 && flotilla get managedclusters");
+    println!("kubectl --kubeconfig /tmp/hub/admin.kubeconfig apply -f work.yaml   # a ManifestWork in namespace edge1");
+    println!("flotilla get works -n edge1");
     Ok(())
 }
 
@@ -215,6 +246,102 @@ async fn wait_for_csrs(hub: &Session, agents: &mut Agents) -> anyhow::Result<()>
 }
 
 /// Sleeps a little before the next poll; fails when `deadline` passed or an agent stopped.
+const APP_WORK: &str = "web";
+
+/// Creates (server-side applies) demo/app.yaml's work in every demo cluster's namespace.
+async fn distribute_app(hub: &Session) -> anyhow::Result<()> {
+    let template: Value = serde_saphyr::from_str(APP).context("demo/app.yaml")?;
+    for cluster in SPOKES {
+        let mut work = template.clone();
+        work["metadata"]["namespace"] = Value::from(cluster);
+        if cluster == UNHEALTHY
+            && let Some(deployment) = work.pointer_mut("/spec/workload/manifests/2/metadata/annotations")
+        {
+            deployment["sim.flotilla.dev/never-ready"] = Value::from("true");
+        }
+        let api: Api<DynamicObject> = Api::namespaced_with(hub.client.clone(), cluster, &manifest_works());
+        let params = kube::api::PatchParams::apply("flotilla-demo").force();
+        api.patch(APP_WORK, &params, &kube::api::Patch::Apply(&work))
+            .await
+            .with_context(|| format!("creating work {cluster}/{APP_WORK}"))?;
+        println!("manifestwork.work.open-cluster-management.io/{APP_WORK} serverside-applied in {cluster}");
+    }
+    Ok(())
+}
+
+/// Whether a condition of a work is True at the work's generation.
+fn work_condition_true(work: &Value, type_: &str) -> bool {
+    let generation = work.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+    work.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten().any(|c| {
+        c.get("type").and_then(Value::as_str) == Some(type_)
+            && c.get("status").and_then(Value::as_str) == Some("True")
+            && c.get("observedGeneration").and_then(Value::as_i64).is_none_or(|g| g == generation)
+    })
+}
+
+/// The Deployment's feedback value `name` in a work's status.
+fn feedback_integer(work: &Value, name: &str) -> Option<i64> {
+    work.pointer("/status/resourceStatus/manifests")?
+        .as_array()?
+        .iter()
+        .filter_map(|m| m.pointer("/statusFeedback/values")?.as_array())
+        .flatten()
+        .find(|v| v.get("name").and_then(Value::as_str) == Some(name))?
+        .pointer("/fieldValue/integer")?
+        .as_i64()
+}
+
+/// One line on a work's status: its Deployment's feedback and its Degraded condition.
+fn describe_work_status(work: &Value) -> String {
+    let values = ["Replicas", "ReadyReplicas", "AvailableReplicas"]
+        .iter()
+        .map(|n| format!("{n}={}", feedback_integer(work, n).map_or("-".to_string(), |v| v.to_string())))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let degraded = work
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Degraded")))
+        .map(|c| {
+            format!(
+                "Degraded={} ({})",
+                c.get("status").and_then(Value::as_str).unwrap_or("?"),
+                c.get("message").and_then(Value::as_str).unwrap_or("")
+            )
+        })
+        .unwrap_or_else(|| "Degraded not reported".to_string());
+    format!("feedback {values}; {degraded}")
+}
+
+/// Waits until every demo work is Applied and Available, the healthy clusters report their
+/// replicas ready, and the unhealthy one reports Degraded.
+async fn wait_for_works(hub: &Session, agents: &mut Agents) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        let mut waiting = Vec::new();
+        for cluster in SPOKES {
+            let api: Api<DynamicObject> = Api::namespaced_with(hub.client.clone(), cluster, &manifest_works());
+            let work = match api.get_opt(APP_WORK).await.context("reading a work")? {
+                Some(work) => serde_json::to_value(&work)?,
+                None => Value::Null,
+            };
+            let settled = if cluster == UNHEALTHY {
+                work_condition_true(&work, "Degraded")
+            } else {
+                feedback_integer(&work, "ReadyReplicas") == Some(2)
+            };
+            if !(work_condition_true(&work, "Applied") && work_condition_true(&work, "Available") && settled) {
+                waiting.push(cluster);
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        pause(agents, deadline, &format!("the works of {} to be applied and report status", waiting.join(", ")))
+            .await?;
+    }
+}
+
 async fn pause(agents: &mut Agents, deadline: tokio::time::Instant, waiting_for: &str) -> anyhow::Result<()> {
     if tokio::time::Instant::now() >= deadline {
         bail!("gave up after {STEP_TIMEOUT:?} waiting for {waiting_for}");
