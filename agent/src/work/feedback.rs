@@ -26,6 +26,7 @@
 //! - An unrecognized rule `type` is reported rather than silently ignored.
 
 use flotilla_apimachinery::JsonPath;
+use flotilla_apimachinery::json_kind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -363,18 +364,6 @@ fn object_version(live: &Value) -> &str {
 /// `schema.GroupVersionKind.String()`: `apps/v1, Kind=Deployment`, `/v1, Kind=Pod`.
 fn gvk_string(group: &str, version: &str, kind: &str) -> String {
     format!("{group}/{version}, Kind={kind}")
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_i64() => "an integer",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

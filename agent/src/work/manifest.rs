@@ -263,39 +263,8 @@ fn normalize_secret(object: &mut Value) {
 /// `object-hash` and `config-spec-hash` annotations: equal content, equal hash, whatever the
 /// key order the hub stored.
 pub fn hash_of(value: &Value) -> String {
-    let mut text = String::new();
-    canonical(value, &mut text);
+    let text = flotilla_apimachinery::apply::canonical_json(value);
     hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-fn canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            out.push('{');
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 /// Whether every field `required` sets holds the same value in `live`. Fields only `live`

@@ -29,6 +29,7 @@
 //! Error texts are the interpreter's (`No such key: phase` where cel-go says
 //! `no such key: phase`).
 
+use flotilla_apimachinery::json_kind;
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -370,17 +371,6 @@ fn type_name(value: &Cel) -> &'static str {
         Cel::Map(_) => "map",
         Cel::Null => "null",
         _ => "a non-bool value",
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -820,7 +810,7 @@ mod tests {
                     "Msg",
                     ConditionStatus::Unknown,
                     REASON_INVALID,
-                    "conditionRules[3].message must be a string, got a number"
+                    "conditionRules[3].message must be a string, got an integer"
                 ),
                 cond("Fine", ConditionStatus::True, REASON_EVALUATED, "Manifest is Fine"),
             ]

@@ -24,7 +24,7 @@ mod fieldset;
 mod managed;
 mod walk;
 
-pub use fieldset::{FieldPath, FieldSet, PathElement};
+pub use fieldset::{FieldPath, FieldSet, PathElement, canonical_json};
 pub use managed::{ManagedFieldsEntry, Operation, decode_managed_fields, encode_managed_fields};
 
 use managed::raw_managed_fields;

@@ -24,14 +24,17 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flotilla_agent::{AgentOptions, SpokeSource};
+use flotilla_agent::AgentOptions;
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 mod common;
-use common::{HubProcess, client, cpu_time, env_usize, free_port, init_hub, raise_fd_limit, rss_kib};
+use common::{
+    HubProcess, bootstrap_token, client, cpu_time, env_usize, free_port, init_hub, raise_fd_limit, rss_kib,
+    shared_spoke,
+};
 
 const CLUSTER_PREFIX: &str = "bench-";
 const ACCEPTED: &str = "HubAcceptedManagedCluster";
@@ -177,42 +180,8 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // One bootstrap token for every agent (as a ZTP pipeline would hand out).
-    let token = flotilla_registration::token::Token::generate().expect("token");
-    let tokens = kube::api::ApiResource {
-        group: "flotilla.dev".into(),
-        version: "v1alpha1".into(),
-        api_version: "flotilla.dev/v1alpha1".into(),
-        kind: "BootstrapToken".into(),
-        plural: "bootstraptokens".into(),
-    };
-    let object: DynamicObject =
-        serde_json::from_value(flotilla_registration::token::object(&token, None, "registration benchmark"))
-            .expect("token object");
-    Api::<DynamicObject>::all_with(admin.clone(), &tokens)
-        .create(&PostParams::default(), &object)
-        .await
-        .expect("create the bootstrap token");
-    let ca_pem = std::fs::read_to_string(data.join("pki/ca.crt")).expect("hub CA");
-    let ca_hash = flotilla_pki::ca_hash_of_pem(&ca_pem).expect("CA hash");
-
-    // The shared simulated spoke.
-    let spoke_dir = dir.path().join("spoke");
-    let spoke = flotilla_spoke::start(flotilla_spoke::SpokeOptions {
-        data_dir: spoke_dir.clone(),
-        listen: ([127, 0, 0, 1], 0).into(),
-        name: "bench-spoke".into(),
-        nodes: 3,
-        ready_delay: flotilla_spoke::DEFAULT_READY_DELAY,
-    })
-    .await
-    .expect("start the simulated spoke");
-    let spoke_kubeconfig = flotilla_spoke::kubeconfig_path(&spoke_dir);
-    let spoke_source = SpokeSource::Client {
-        client: client(&spoke_kubeconfig).await,
-        url: spoke.url.clone(),
-        ca_pem: flotilla_pki::Kubeconfig::load(&spoke_kubeconfig).and_then(|k| k.ca_pem()).ok(),
-    };
+    let (token, ca_hash) = bootstrap_token(&admin, &data, "registration benchmark").await;
+    let (spoke, spoke_source) = shared_spoke(&dir.path().join("spoke")).await;
 
     // The empty hub: RSS, and CPU over a short idle window.
     tokio::time::sleep(Duration::from_secs(2)).await;

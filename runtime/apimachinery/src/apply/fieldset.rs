@@ -276,8 +276,8 @@ impl FieldSet {
 }
 
 /// JSON with object keys sorted at every level and no whitespace: the form
-/// FieldsV1 uses for `k:` and `v:` elements.
-pub(crate) fn canonical_json(value: &Value) -> String {
+/// FieldsV1 uses for `k:` and `v:` elements, and a stable input for content hashes.
+pub fn canonical_json(value: &Value) -> String {
     let mut out = String::new();
     write_canonical(value, &mut out);
     out

@@ -163,3 +163,50 @@ pub async fn client(kubeconfig: &Path) -> kube::Client {
     let config = kube::Config::from_custom_kubeconfig(config, &Default::default()).await.expect("config");
     kube::Client::try_from(config).expect("client")
 }
+
+/// One bootstrap token for every agent of a benchmark (as a ZTP pipeline would hand out),
+/// created on the hub initialised in `hub_data`; with the hub CA's pin.
+pub async fn bootstrap_token(
+    admin: &kube::Client,
+    hub_data: &Path,
+    description: &str,
+) -> (flotilla_registration::token::Token, String) {
+    use kube::api::{Api, DynamicObject, PostParams};
+    let token = flotilla_registration::token::Token::generate().expect("token");
+    let tokens = kube::api::ApiResource {
+        group: "flotilla.dev".into(),
+        version: "v1alpha1".into(),
+        api_version: "flotilla.dev/v1alpha1".into(),
+        kind: "BootstrapToken".into(),
+        plural: "bootstraptokens".into(),
+    };
+    let object: DynamicObject =
+        serde_json::from_value(flotilla_registration::token::object(&token, None, description)).expect("token object");
+    Api::<DynamicObject>::all_with(admin.clone(), &tokens)
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("create the bootstrap token");
+    let ca_pem = std::fs::read_to_string(hub_data.join("pki/ca.crt")).expect("hub CA");
+    (token, flotilla_pki::ca_hash_of_pem(&ca_pem).expect("CA hash"))
+}
+
+/// The simulated spoke (in this process, under `dir`) that every in-process agent shares,
+/// and the source the agents reach it through.
+pub async fn shared_spoke(dir: &Path) -> (flotilla_apiserver::host::RunningServer, flotilla_agent::SpokeSource) {
+    let spoke = flotilla_spoke::start(flotilla_spoke::SpokeOptions {
+        data_dir: dir.to_path_buf(),
+        listen: ([127, 0, 0, 1], 0).into(),
+        name: "bench-spoke".into(),
+        nodes: 3,
+        ready_delay: flotilla_spoke::DEFAULT_READY_DELAY,
+    })
+    .await
+    .expect("start the simulated spoke");
+    let kubeconfig = flotilla_spoke::kubeconfig_path(dir);
+    let source = flotilla_agent::SpokeSource::Client {
+        client: client(&kubeconfig).await,
+        url: spoke.url.clone(),
+        ca_pem: flotilla_pki::Kubeconfig::load(&kubeconfig).and_then(|k| k.ca_pem()).ok(),
+    };
+    (spoke, source)
+}

@@ -1,6 +1,7 @@
 //! Reading manifests for `apply -f` and `delete -f`: files, directories and stdin holding
 //! multi-document YAML or JSON, `kind: List` expanded.
 
+use flotilla_apimachinery::json_kind;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
@@ -192,7 +193,7 @@ fn parse_into(source: &str, text: &str, result: &mut ReadResult) {
             }
             Ok(other) => result
                 .errors
-                .push(format!("{source} (document {document}): expected an object, found {}", type_name(&other))),
+                .push(format!("{source} (document {document}): expected an object, found {}", json_kind(&other))),
         }
     }
 }
@@ -205,7 +206,7 @@ fn push_items(source: &str, document: usize, items: Vec<Value>, result: &mut Rea
             result.errors.push(format!(
                 "{source} (document {document}, item {}): expected an object, found {}",
                 j + 1,
-                type_name(&item)
+                json_kind(&item)
             ));
         }
     }
@@ -214,17 +215,6 @@ fn push_items(source: &str, document: usize, items: Vec<Value>, result: &mut Rea
 fn is_list(obj: &Value) -> bool {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     (kind == "List" || kind.ends_with("List")) && obj.get("items").is_some_and(Value::is_array)
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
@@ -265,7 +255,7 @@ mod tests {
         assert_eq!(r.manifests.len(), 2);
         assert_eq!(r.errors.len(), 2, "{:?}", r.errors);
         assert!(r.errors[0].starts_with("f.yaml (document 2): invalid YAML"), "{}", r.errors[0]);
-        assert_eq!(r.errors[1], "f.yaml (document 3): expected an object, found a number");
+        assert_eq!(r.errors[1], "f.yaml (document 3): expected an object, found an integer");
     }
 
     #[test]
