@@ -86,6 +86,9 @@ pub struct AgentOptions {
     pub applied_work_eviction_grace: Duration,
     /// Works reconciled in parallel (OCM: 10).
     pub work_workers: usize,
+    /// The largest raw JSON value status feedback reports (OCM `--max-json-raw-length`,
+    /// 1024); at most [`work::feedback::MAX_JSON_RAW_BYTES`]. 0 reports scalars only.
+    pub max_feedback_json_bytes: usize,
 }
 
 impl AgentOptions {
@@ -108,6 +111,7 @@ impl AgentOptions {
             work_resync_period: work::DEFAULT_RESYNC_PERIOD,
             applied_work_eviction_grace: work::DEFAULT_EVICTION_GRACE,
             work_workers: work::DEFAULT_WORKERS,
+            max_feedback_json_bytes: work::feedback::DEFAULT_MAX_JSON_RAW_BYTES,
         }
     }
 }
@@ -191,7 +195,12 @@ async fn run_with_spoke(
         hub.clone(),
         spoke.client.clone(),
         &opts.data_dir,
-        work::WorkOptions::new(opts.work_resync_period, opts.applied_work_eviction_grace, opts.work_workers),
+        work::WorkOptions {
+            feedback_limits: work::feedback::FeedbackLimits {
+                max_json_raw_bytes: opts.max_feedback_json_bytes.min(work::feedback::MAX_JSON_RAW_BYTES),
+            },
+            ..work::WorkOptions::new(opts.work_resync_period, opts.applied_work_eviction_grace, opts.work_workers)
+        },
         shutdown.clone(),
     )?;
     tracing::info!(cluster = %cluster, agent_id = %record.agent_id, hub = %identity.hub_url, spoke = %spoke.url,

@@ -42,6 +42,9 @@ pub const REASON_NO_FEEDBACK: &str = "NoStatusFeedbackSynced";
 pub const REASON_SYNC_FAILED: &str = "StatusFeedbackSyncFailed";
 /// OCM's `--max-json-raw-length` default and the CRD's `jsonRaw` `maxLength`.
 pub const DEFAULT_MAX_JSON_RAW_BYTES: usize = 1024;
+/// The most the hub's ManifestWork schema accepts in one `jsonRaw` (Flotilla raises OCM's
+/// 1 KiB `maxLength` to this: `flotilla_kinds::vendored::MAX_FEEDBACK_JSON_RAW_BYTES`).
+pub const MAX_JSON_RAW_BYTES: usize = 64 * 1024;
 
 /// Bounds on what feedback may report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -71,6 +71,11 @@ pub struct JoinArgs {
     #[arg(long, value_name = "DURATION", default_value = "60m", alias = "applied-work-eviction-grace-seconds",
         value_parser = crate::kubectl::delete::parse_duration)]
     pub applied_work_eviction_grace: Duration,
+    /// The largest raw JSON value (a list or an object) status feedback reports, in bytes;
+    /// larger values are refused with a message in the work's status (OCM: 1024, fixed).
+    #[arg(long, value_name = "N", default_value_t = flotilla_agent::work::feedback::DEFAULT_MAX_JSON_RAW_BYTES as u64,
+        value_parser = clap::value_parser!(u64).range(0..=flotilla_agent::work::feedback::MAX_JSON_RAW_BYTES as u64))]
+    pub max_feedback_json_bytes: u64,
     /// Serve the agent's plugin metrics (Prometheus text) at http://ADDR:PORT/metrics: plain
     /// HTTP without authentication, so a loopback address such as 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR:PORT")]
@@ -111,6 +116,7 @@ fn options(args: JoinArgs, spoke: SpokeSource) -> AgentOptions {
     opts.metrics_listen = args.metrics_listen;
     opts.work_resync_period = args.work_resync_period;
     opts.applied_work_eviction_grace = args.applied_work_eviction_grace;
+    opts.max_feedback_json_bytes = usize::try_from(args.max_feedback_json_bytes).unwrap_or(usize::MAX);
     opts
 }
 
@@ -207,6 +213,31 @@ mod tests {
         let (_, args) =
             join(&["agent", "join", "--hub", "https://h", "--cluster-name", "c1", "--work-resync-seconds", "2"]);
         assert_eq!(options(args, SpokeSource::Infer).work_resync_period, Duration::from_secs(2));
+
+        let (_, args) = join(&["agent", "join", "--hub", "https://h", "--cluster-name", "c1"]);
+        assert_eq!(options(args, SpokeSource::Infer).max_feedback_json_bytes, 1024, "OCM's default");
+        let (_, args) = join(&[
+            "agent",
+            "join",
+            "--hub",
+            "https://h",
+            "--cluster-name",
+            "c1",
+            "--max-feedback-json-bytes",
+            "65536",
+        ]);
+        assert_eq!(options(args, SpokeSource::Infer).max_feedback_json_bytes, 65536);
+        let too_big = Cli::try_parse_from(argv(&[
+            "agent",
+            "join",
+            "--hub",
+            "https://h",
+            "--cluster-name",
+            "c1",
+            "--max-feedback-json-bytes",
+            "65537",
+        ]));
+        assert!(too_big.is_err(), "above what the hub's schema accepts");
 
         let (_, args) = join(&["agent", "join", "--hub", "https://h", "--cluster-name", "c1", "--simulated"]);
         assert!(args.simulated);

@@ -719,3 +719,26 @@ fn unknown_fields_are_caught() {
     let err = admit(kind_for(&kinds, &mwrs), &mwrs, None).unwrap_err();
     assert!(err.contains("rolloutType"), "{err}");
 }
+
+#[test]
+fn manifest_work_status_takes_raw_json_feedback_up_to_64_kib() {
+    let crd = crd_manifests_for(Side::Hub)
+        .expect("hub CRDs")
+        .into_iter()
+        .find(|c| c.pointer("/spec/names/kind").and_then(|k| k.as_str()) == Some("ManifestWork"))
+        .expect("the ManifestWork CRD");
+    let text = crd.to_string();
+    let limits: Vec<&str> = text.match_indices("\"jsonRaw\":{").map(|(i, _)| &text[i..i + 200]).collect();
+    assert!(!limits.is_empty(), "jsonRaw in the status schema");
+    for raw in limits {
+        assert!(raw.contains("\"maxLength\":65536"), "{raw}");
+    }
+    // Nothing else in the vendored file changed.
+    let pristine: serde_json::Value =
+        serde_saphyr::from_str(CRD_FILES.iter().find(|f| f.file.contains("_manifestworks.")).expect("the file").yaml)
+            .expect("yaml");
+    assert_eq!(
+        pristine.to_string().replace("\"maxLength\":1024,\"type\":\"string\"", "X"),
+        text.replace("\"maxLength\":65536,\"type\":\"string\"", "X")
+    );
+}
