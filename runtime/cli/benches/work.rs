@@ -24,8 +24,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flotilla_agent::work::manifest_works;
 use flotilla_agent::AgentOptions;
+use flotilla_agent::work::manifest_works;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::runtime::watcher;
