@@ -6,260 +6,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+mod common;
 
-use base64::Engine as _;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use flotilla_agent::AgentError;
 use flotilla_agent::datadir::{AGENT_CRT, AGENT_JSON, AGENT_KEY, AgentRecord, HUB_CA, HUB_KUBECONFIG};
-use flotilla_agent::{AgentError, AgentOptions, SpokeSource};
-use flotilla_apiserver::host::RunningServer;
-use flotilla_pki::CertificateAuthority;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
-
-const TOKEN_ID: &str = "abcdef";
-const TOKEN_SECRET: &str = "0123456789abcdef";
-const WAIT: Duration = Duration::from_secs(60);
-
-fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_test_writer()
-        .try_init();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-async fn client_for(kubeconfig: &Path) -> kube::Client {
-    let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(config, &Default::default()).await.unwrap();
-    kube::Client::try_from(config).unwrap()
-}
-
-fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: if group.is_empty() { version.into() } else { format!("{group}/{version}") },
-        kind: kind.into(),
-        plural: plural.into(),
-    }
-}
-
-fn managed_clusters() -> ApiResource {
-    resource("cluster.open-cluster-management.io", "v1", "ManagedCluster", "managedclusters")
-}
-
-struct Env {
-    dir: tempfile::TempDir,
-    hub: Option<RunningServer>,
-    spoke: Option<RunningServer>,
-    hub_url: String,
-    admin: kube::Client,
-    ca: Arc<CertificateAuthority>,
-    spoke_kubeconfig: PathBuf,
-    spoke_admin: kube::Client,
-}
-
-impl Env {
-    async fn start() -> Env {
-        init_logging();
-        let dir = tempfile::tempdir().unwrap();
-        let hub_dir = dir.path().join("hub");
-        let listen = "127.0.0.1:0".parse().unwrap();
-        flotilla_hub::init(&hub_dir, &flotilla_hub::HubConfig::new(listen)).unwrap();
-        let hub = flotilla_hub::start(&hub_dir, None).await.unwrap();
-        let hub_url = hub.url.clone();
-        let admin = client_for(&flotilla_hub::admin_kubeconfig_path(&hub_dir)).await;
-        let ca = CertificateAuthority::from_pem(
-            &std::fs::read_to_string(hub_dir.join("pki/ca.crt")).unwrap(),
-            &std::fs::read_to_string(hub_dir.join("pki/ca.key")).unwrap(),
-        )
-        .unwrap();
-
-        let spoke_dir = dir.path().join("spoke");
-        let spoke = flotilla_spoke::start(flotilla_spoke::SpokeOptions {
-            data_dir: spoke_dir.clone(),
-            listen,
-            name: "spoke1".into(),
-            nodes: 3,
-            ready_delay: flotilla_spoke::DEFAULT_READY_DELAY,
-        })
-        .await
-        .unwrap();
-        let spoke_kubeconfig = flotilla_spoke::kubeconfig_path(&spoke_dir);
-        let spoke_admin = client_for(&spoke_kubeconfig).await;
-
-        let tokens = resource("flotilla.dev", "v1alpha1", "BootstrapToken", "bootstraptokens");
-        let token: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "flotilla.dev/v1alpha1",
-            "kind": "BootstrapToken",
-            "metadata": {"name": TOKEN_ID},
-            "spec": {
-                "secretHash": format!("sha256:{}", hex::encode(Sha256::digest(TOKEN_SECRET.as_bytes()))),
-                "usages": ["registration"],
-                "description": "agent tests",
-            },
-        }))
-        .unwrap();
-        Api::<DynamicObject>::all_with(admin.clone(), &tokens).create(&PostParams::default(), &token).await.unwrap();
-
-        Env { dir, hub: Some(hub), spoke: Some(spoke), hub_url, admin, ca: Arc::new(ca), spoke_kubeconfig, spoke_admin }
-    }
-
-    async fn stop(mut self) {
-        for server in [self.hub.take(), self.spoke.take()].into_iter().flatten() {
-            server.shutdown().await;
-        }
-    }
-
-    fn agent_dir(&self, name: &str) -> PathBuf {
-        self.dir.path().join(format!("agent-{name}"))
-    }
-
-    fn options(&self, cluster: &str) -> AgentOptions {
-        let mut opts = AgentOptions::new(
-            &self.hub_url,
-            cluster,
-            self.agent_dir(cluster),
-            SpokeSource::Kubeconfig { path: self.spoke_kubeconfig.clone(), context: None },
-        );
-        opts.token = Some(format!("{TOKEN_ID}.{TOKEN_SECRET}"));
-        opts.hub_ca_hash = Some(self.ca.ca_hash());
-        opts.lease_duration = Some(Duration::from_secs(1));
-        opts.status_period = Duration::from_secs(1);
-        opts.health_retry = Duration::from_millis(200);
-        opts
-    }
-
-    fn clusters(&self) -> Api<DynamicObject> {
-        Api::all_with(self.admin.clone(), &managed_clusters())
-    }
-
-    async fn cluster(&self, name: &str) -> Option<Value> {
-        self.clusters().get_opt(name).await.unwrap().map(|o| serde_json::to_value(o).unwrap())
-    }
-}
-
-/// A running agent: `stop` ends it and returns what `run` returned.
-struct RunningAgent {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), AgentError>>,
-}
-
-impl RunningAgent {
-    fn start(opts: AgentOptions) -> RunningAgent {
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(flotilla_agent::run(opts, async move {
-            let _ = rx.await;
-        }));
-        RunningAgent { stop: Some(tx), task }
-    }
-
-    async fn stop(mut self) -> Result<(), AgentError> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        tokio::time::timeout(WAIT, self.task).await.expect("the agent stops").expect("the agent task does not panic")
-    }
-
-    /// Waits for `run` to end by itself (a refused join).
-    async fn finished(self) -> Result<(), AgentError> {
-        tokio::time::timeout(WAIT, self.task).await.expect("the agent gives up").expect("no panic")
-    }
-}
-
-/// What the test's signer does with the n-th CSR of a cluster (0-based).
-#[derive(Clone, Copy)]
-enum Answer {
-    Sign(Duration),
-    Deny,
-}
-
-/// Plays `flotilla accept` and the hub's signer: answers every pending CSR of `cluster`
-/// with `answer(n)`, and on the first certificate accepts the cluster and creates its
-/// namespace. Returns how many CSRs it has answered.
-fn answer_csrs(env: &Env, cluster: &str, answer: fn(usize) -> Answer) -> Arc<AtomicUsize> {
-    let answered = Arc::new(AtomicUsize::new(0));
-    let count = answered.clone();
-    let admin = env.admin.clone();
-    let ca = env.ca.clone();
-    let cluster = cluster.to_string();
-    tokio::spawn(async move {
-        let csrs: Api<CertificateSigningRequest> = Api::all(admin.clone());
-        let selector = format!("open-cluster-management.io/cluster-name={cluster}");
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let Ok(list) = csrs.list(&ListParams::default().labels(&selector)).await else { continue };
-            for csr in list.items {
-                let status = csr.status.clone().unwrap_or_default();
-                let answered_already = status.certificate.is_some()
-                    || status.conditions.iter().flatten().any(|c| c.type_ == "Denied" || c.type_ == "Failed");
-                if answered_already {
-                    continue;
-                }
-                let name = csr.metadata.name.clone().unwrap();
-                let n = count.fetch_add(1, Ordering::SeqCst);
-                match answer(n) {
-                    Answer::Sign(validity) => {
-                        let request = String::from_utf8(csr.spec.request.0.clone()).unwrap();
-                        let cert = ca.sign_csr(&request, validity).unwrap();
-                        accept(&admin, &cluster).await;
-                        let patch =
-                            json!({"status": {"certificate": base64::engine::general_purpose::STANDARD.encode(cert)}});
-                        csrs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-                    }
-                    Answer::Deny => {
-                        let patch = json!({"status": {"conditions": [{
-                            "type": "Denied", "status": "True", "reason": "FlotillaDeny",
-                            "message": "denied by the test", "lastUpdateTime": "2030-01-01T00:00:00Z",
-                        }]}});
-                        csrs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-                    }
-                }
-            }
-        }
-    });
-    answered
-}
-
-async fn accept(admin: &kube::Client, cluster: &str) {
-    let clusters: Api<DynamicObject> = Api::all_with(admin.clone(), &managed_clusters());
-    let patch = json!({"spec": {"hubAcceptsClient": true}});
-    clusters.patch(cluster, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": cluster}})).unwrap();
-    match Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &namespace).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(e) => panic!("creating namespace {cluster}: {e}"),
-    }
-}
-
-/// Polls `check` until it returns `Some`, or fails with `what` after [`WAIT`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn condition<'a>(cluster: &'a Value, type_: &str) -> Option<&'a Value> {
-    cluster.pointer("/status/conditions")?.as_array()?.iter().find(|c| c["type"] == type_)
-}
 
 fn claim<'a>(cluster: &'a Value, name: &str) -> Option<&'a str> {
     cluster.pointer("/status/clusterClaims")?.as_array()?.iter().find(|c| c["name"] == name)?["value"].as_str()
@@ -332,14 +92,20 @@ async fn joins_reports_status_and_restarts_without_bootstrapping() {
         Api::<Namespace>::all(env.spoke_admin.clone()).get("kube-system").await.unwrap().metadata.uid.unwrap();
     let status = eventually("the agent's status report", || async {
         let c = env.cluster("c1").await?;
-        let ready = condition(&c, "ManagedClusterJoined")?["status"] == "True"
-            && condition(&c, "ManagedClusterConditionAvailable")?["status"] == "True"
+        let ready = has(&c["status"]["conditions"], "ManagedClusterJoined", "True")
+            && has(&c["status"]["conditions"], "ManagedClusterConditionAvailable", "True")
             && claim(&c, "id.k8s.io").is_some();
         ready.then_some(c)
     })
     .await;
-    assert_eq!(condition(&status, "ManagedClusterJoined").unwrap()["reason"], "ManagedClusterJoined");
-    assert_eq!(condition(&status, "ManagedClusterConditionAvailable").unwrap()["reason"], "ManagedClusterAvailable");
+    assert_eq!(
+        condition(&status["status"]["conditions"], "ManagedClusterJoined").unwrap()["reason"],
+        "ManagedClusterJoined"
+    );
+    assert_eq!(
+        condition(&status["status"]["conditions"], "ManagedClusterConditionAvailable").unwrap()["reason"],
+        "ManagedClusterAvailable"
+    );
     let version = env.spoke_admin.apiserver_version().await.unwrap().git_version;
     assert_eq!(status["status"]["version"]["kubernetes"], version.as_str());
     assert_eq!(status["status"]["capacity"]["cpu"], "12");
@@ -380,8 +146,8 @@ async fn joins_reports_status_and_restarts_without_bootstrapping() {
         claim(&c, "zone.example.com").is_some().then_some(c)
     })
     .await;
-    assert_eq!(condition(&later, "ExampleCondition").unwrap()["message"], "kept");
-    assert_eq!(condition(&later, "ManagedClusterJoined").unwrap()["status"], "True");
+    assert_eq!(condition(&later["status"]["conditions"], "ExampleCondition").unwrap()["message"], "kept");
+    assert_eq!(condition(&later["status"]["conditions"], "ManagedClusterJoined").unwrap()["status"], "True");
 
     agent.stop().await.expect("a clean stop");
     assert_eq!(answered.load(Ordering::SeqCst), 1);

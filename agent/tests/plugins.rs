@@ -4,22 +4,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use common::{client_for, init_logging, managed_clusters, start_hub};
 use flotilla_agent::plugins::{AgentPlugins, PluginCache, serve_metrics};
 use flotilla_agent::{AgentOptions, SpokeSource};
 use flotilla_plugin_host::{ClusterInfo, Limits, OwnerRef, World, digest_of};
 use flotilla_registration::identity::AgentIdentity;
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn init() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
 
 fn artifacts() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -54,15 +53,13 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn blobs_are_fetched_by_digest_then_served_from_the_cache() {
-    init();
+    init_logging();
     let dir = tempfile::tempdir().unwrap();
     let hub_dir = dir.path().join("hub");
-    let listen = "127.0.0.1:0".parse().unwrap();
-    flotilla_hub::init(&hub_dir, &flotilla_hub::HubConfig::new(listen)).unwrap();
-    let hub = flotilla_hub::start(&hub_dir, None).await.unwrap();
-    let admin_kc = flotilla_pki::Kubeconfig::load(flotilla_hub::admin_kubeconfig_path(&hub_dir)).unwrap();
-    let admin = client(&admin_kc).await;
-    let ca_pem = admin_kc.ca_pem().unwrap();
+    let hub = start_hub(&hub_dir).await;
+    let admin_kubeconfig = flotilla_hub::admin_kubeconfig_path(&hub_dir);
+    let admin = client_for(&admin_kubeconfig).await;
+    let ca_pem = flotilla_pki::Kubeconfig::load(&admin_kubeconfig).unwrap().ca_pem().unwrap();
 
     let component = wasm("label-filter");
     let digest = digest_of(&component);
@@ -70,13 +67,7 @@ async fn blobs_are_fetched_by_digest_then_served_from_the_cache() {
     admin.request_text(put).await.expect("upload as the admin");
 
     // The agent of an accepted cluster, with the certificate the hub would sign for it.
-    let clusters = ApiResource {
-        group: "cluster.open-cluster-management.io".into(),
-        version: "v1".into(),
-        api_version: "cluster.open-cluster-management.io/v1".into(),
-        kind: "ManagedCluster".into(),
-        plural: "managedclusters".into(),
-    };
+    let clusters = managed_clusters();
     let mut mc = DynamicObject::new("c1", &clusters);
     mc.data = json!({"spec": {"hubAcceptsClient": true}});
     Api::<DynamicObject>::all_with(admin.clone(), &clusters).create(&PostParams::default(), &mc).await.unwrap();
@@ -116,7 +107,7 @@ async fn blobs_are_fetched_by_digest_then_served_from_the_cache() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_the_agents_plugin_calls() {
-    init();
+    init_logging();
     let dir = tempfile::tempdir().unwrap();
     let plugins = Arc::new(AgentPlugins::new(dir.path()));
     let host = plugins.host().unwrap();
@@ -147,7 +138,7 @@ async fn metrics_count_the_agents_plugin_calls() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_agent_serves_metrics_while_it_runs() {
-    init();
+    init_logging();
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -76,6 +77,12 @@ pub fn jobs() -> ApiResource {
     resource("batch", "v1", "Job", "jobs")
 }
 
+/// Initialises a hub in `hub_dir` and starts it on a free loopback port.
+pub async fn start_hub(hub_dir: &Path) -> RunningServer {
+    flotilla_hub::init(hub_dir, &flotilla_hub::HubConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+    flotilla_hub::start(hub_dir, None).await.unwrap()
+}
+
 /// A hub and a simulated spoke, both on loopback TLS.
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -94,9 +101,7 @@ impl Env {
         init_logging();
         let dir = tempfile::tempdir().unwrap();
         let hub_dir = dir.path().join("hub");
-        let listen = "127.0.0.1:0".parse().unwrap();
-        flotilla_hub::init(&hub_dir, &flotilla_hub::HubConfig::new(listen)).unwrap();
-        let hub = flotilla_hub::start(&hub_dir, None).await.unwrap();
+        let hub = start_hub(&hub_dir).await;
         let hub_url = hub.url.clone();
         let hub_addr = hub.addr;
         let admin = client_for(&flotilla_hub::admin_kubeconfig_path(&hub_dir)).await;
@@ -109,7 +114,7 @@ impl Env {
         let spoke_dir = dir.path().join("spoke");
         let spoke = flotilla_spoke::start(flotilla_spoke::SpokeOptions {
             data_dir: spoke_dir.clone(),
-            listen,
+            listen: "127.0.0.1:0".parse().unwrap(),
             name: "spoke1".into(),
             nodes: 3,
             ready_delay: Duration::from_millis(200),
@@ -186,6 +191,15 @@ impl Env {
         opts
     }
 
+    pub fn clusters(&self) -> Api<DynamicObject> {
+        Api::all_with(self.admin.clone(), &managed_clusters())
+    }
+
+    /// The ManagedCluster `name`, `None` when absent.
+    pub async fn cluster(&self, name: &str) -> Option<Value> {
+        self.clusters().get_opt(name).await.unwrap().map(|o| serde_json::to_value(o).unwrap())
+    }
+
     pub fn works(&self, cluster: &str) -> Api<DynamicObject> {
         Api::namespaced_with(self.admin.clone(), cluster, &manifest_works())
     }
@@ -237,11 +251,32 @@ impl RunningAgent {
         }
         tokio::time::timeout(WAIT, self.task).await.expect("the agent stops").expect("the agent task does not panic")
     }
+
+    /// Waits for `run` to end by itself (a refused join).
+    pub async fn finished(self) -> Result<(), AgentError> {
+        tokio::time::timeout(WAIT, self.task).await.expect("the agent gives up").expect("no panic")
+    }
 }
 
 /// Plays `flotilla accept` and the hub's signer for `cluster`: signs every pending CSR for an
 /// hour, accepts the cluster and creates its namespace.
 pub fn sign_and_accept(env: &Env, cluster: &str) {
+    answer_csrs(env, cluster, |_| Answer::Sign(Duration::from_secs(3600)));
+}
+
+/// What the test's signer does with the n-th CSR of a cluster (0-based).
+#[derive(Clone, Copy)]
+pub enum Answer {
+    Sign(Duration),
+    Deny,
+}
+
+/// Plays `flotilla accept` and the hub's signer: answers every pending CSR of `cluster`
+/// with `answer(n)`, and on the first certificate accepts the cluster and creates its
+/// namespace. Returns how many CSRs it has answered.
+pub fn answer_csrs(env: &Env, cluster: &str, answer: fn(usize) -> Answer) -> Arc<AtomicUsize> {
+    let answered = Arc::new(AtomicUsize::new(0));
+    let count = answered.clone();
     let admin = env.admin.clone();
     let ca = env.ca.clone();
     let cluster = cluster.to_string();
@@ -253,20 +288,37 @@ pub fn sign_and_accept(env: &Env, cluster: &str) {
             let Ok(list) = csrs.list(&ListParams::default().labels(&selector)).await else { continue };
             for csr in list.items {
                 let status = csr.status.clone().unwrap_or_default();
-                if status.certificate.is_some() {
+                let answered_already = status.certificate.is_some()
+                    || status.conditions.iter().flatten().any(|c| c.type_ == "Denied" || c.type_ == "Failed");
+                if answered_already {
                     continue;
                 }
                 let name = csr.metadata.name.clone().unwrap();
-                let request = String::from_utf8(csr.spec.request.0.clone()).unwrap();
-                let cert = ca.sign_csr(&request, Duration::from_secs(3600)).unwrap();
-                accept(&admin, &cluster).await;
-                let patch = json!({"status": {"certificate": base64::engine::general_purpose::STANDARD.encode(cert)}});
-                let _ = csrs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                match answer(n) {
+                    Answer::Sign(validity) => {
+                        let request = String::from_utf8(csr.spec.request.0.clone()).unwrap();
+                        let cert = ca.sign_csr(&request, validity).unwrap();
+                        accept(&admin, &cluster).await;
+                        let patch =
+                            json!({"status": {"certificate": base64::engine::general_purpose::STANDARD.encode(cert)}});
+                        csrs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+                    }
+                    Answer::Deny => {
+                        let patch = json!({"status": {"conditions": [{
+                            "type": "Denied", "status": "True", "reason": "FlotillaDeny",
+                            "message": "denied by the test", "lastUpdateTime": "2030-01-01T00:00:00Z",
+                        }]}});
+                        csrs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+                    }
+                }
             }
         }
     });
+    answered
 }
 
+/// Accepts `cluster` on the hub (`hubAcceptsClient`) and creates its namespace there.
 pub async fn accept(admin: &kube::Client, cluster: &str) {
     let clusters: Api<DynamicObject> = Api::all_with(admin.clone(), &managed_clusters());
     let patch = json!({"spec": {"hubAcceptsClient": true}});
