@@ -791,3 +791,155 @@ async fn keeps_working_from_local_copies_while_the_hub_is_down() {
     agent.stop().await.expect("a clean stop");
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_rules_fail_alone_and_the_manifests_are_still_applied() {
+    let env = Env::start().await;
+    let agent = joined_agent(&env, env.options(CLUSTER)).await;
+    // `==` with nothing after it makes the CEL parser panic (caught: a syntax error); the other
+    // expression gets the parser's own report, line and column included.
+    let truncated = "object.status.readyReplicas ==";
+    let unparsable = "object.status.readyReplicas == object.(";
+    let parser_error = match cel_interpreter::Program::compile(unparsable) {
+        Ok(_) => panic!("{unparsable:?} parses"),
+        Err(e) => e.to_string(),
+    };
+    assert!(parser_error.starts_with("ERROR: <input>:1:"), "{parser_error}");
+    let broken_path = ".status.conditions[?(@.type==";
+    let path_error = path_error(broken_path);
+    let good_rule = json!({"condition": "Ready", "type": "CEL", "celExpressions": ["object.status.readyReplicas == object.spec.replicas"]});
+    let spec = |ready: &str, healthy: &str, path: &str| {
+        json!({
+            "workload": {"manifests": [
+                config_map("default", "rules-cm", json!({"a": "1"})),
+                deployment("default", "broken", 1, "nginx"),
+                deployment("default", "fine", 1, "nginx"),
+            ]},
+            "manifestConfigs": [
+                {"resourceIdentifier": identifier("apps", "deployments", "default", "broken"),
+                    "conditionRules": [
+                        {"condition": "Ready", "type": "CEL", "celExpressions": [ready]},
+                        {"condition": "Healthy", "type": "CEL", "celExpressions": [healthy]},
+                    ],
+                    "feedbackRules": [{"type": "JSONPaths", "jsonPaths": [
+                        {"name": "broken", "path": path},
+                        {"name": "wanted", "path": ".spec.replicas"},
+                    ]}]},
+                {"resourceIdentifier": identifier("apps", "deployments", "default", "fine"),
+                    "conditionRules": [good_rule.clone()],
+                    "feedbackRules": [{"type": "WellKnownStatus"}]},
+            ],
+        })
+    };
+    create_work(&env, "broken-rules", spec(truncated, unparsable, broken_path)).await;
+
+    let work = eventually("the broken rules reported", || async {
+        let work = env.work(CLUSTER, "broken-rules").await?;
+        let broken = manifest_status(&work, 1);
+        let fine = manifest_status(&work, 2);
+        let reported = has(&broken["conditions"], "Ready", "False")
+            && has(&broken["conditions"], "Healthy", "False")
+            && has(&broken["conditions"], "StatusFeedbackSynced", "False")
+            && has(&fine["conditions"], "Ready", "True")
+            && has(&work["status"]["conditions"], "Applied", "True");
+        reported.then_some(work)
+    })
+    .await;
+
+    // Every manifest is applied: the rules only report.
+    for ordinal in [0, 1, 2] {
+        let applied = condition(&manifest_status(&work, ordinal)["conditions"], "Applied").unwrap().clone();
+        assert_eq!(
+            (applied["status"].as_str(), applied["reason"].as_str()),
+            (Some("True"), Some("AppliedManifestComplete")),
+            "{applied}"
+        );
+    }
+    assert!(env.spoke_get(&config_maps(), Some("default"), "rules-cm").await.is_some());
+    assert!(env.spoke_get(&deployments(), Some("default"), "broken").await.is_some());
+    assert!(env.spoke_get(&deployments(), Some("default"), "fine").await.is_some());
+
+    // The broken deployment: each bad expression is a False rule condition carrying the error.
+    let broken = manifest_status(&work, 1);
+    let ready = condition(&broken["conditions"], "Ready").unwrap();
+    assert_eq!(ready["reason"], "ConditionRuleExpressionError");
+    assert_eq!(ready["message"], format!("ERROR: <input>: Syntax error: cannot parse {truncated:?}"));
+    let healthy = condition(&broken["conditions"], "Healthy").unwrap();
+    assert_eq!(healthy["reason"], "ConditionRuleExpressionError");
+    assert_eq!(healthy["message"], parser_error.as_str());
+    // The bad path fails alone: its error names it, the good path of the same rule is read.
+    let synced = condition(&broken["conditions"], "StatusFeedbackSynced").unwrap();
+    assert_eq!(synced["reason"], "StatusFeedbackSyncFailed");
+    assert_eq!(synced["message"], format!("Sync status feedback failed with error {path_error}"));
+    assert_eq!(
+        broken["statusFeedback"]["values"],
+        json!([{"name": "wanted", "fieldValue": {"type": "Integer", "integer": 1}}])
+    );
+
+    // The other deployment's rules and feedback are unaffected.
+    let fine = manifest_status(&work, 2);
+    assert_eq!(condition(&fine["conditions"], "Ready").unwrap()["reason"], "ConditionRuleEvaluated");
+    assert_eq!(condition(&fine["conditions"], "StatusFeedbackSynced").unwrap()["status"], "True");
+    // Work level: False wins the aggregation of Ready; Applied stays True.
+    let ready = condition(&work["status"]["conditions"], "Ready").unwrap();
+    assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("ConditionRulesAggregated")));
+
+    // The agent is still at work: fixed rules are compiled and evaluated.
+    let expression = "object.status.readyReplicas == object.spec.replicas";
+    set_spec(&env, "broken-rules", spec(expression, expression, ".status.readyReplicas")).await;
+    eventually("the fixed rules evaluated", || async {
+        let work = env.work(CLUSTER, "broken-rules").await?;
+        let broken = manifest_status(&work, 1);
+        let conditions = &broken["conditions"];
+        let fixed = ["Ready", "Healthy"].iter().all(|t| {
+            condition(conditions, t).is_some_and(|c| c["status"] == "True" && c["reason"] == "ConditionRuleEvaluated")
+        }) && has(conditions, "StatusFeedbackSynced", "True")
+            && has(&work["status"]["conditions"], "Ready", "True");
+        fixed.then_some(())
+    })
+    .await;
+
+    agent.stop().await.expect("a clean stop");
+    env.stop().await;
+}
+
+/// The feedback error the agent reports for the path named `broken`.
+fn path_error(path: &str) -> String {
+    let message = match flotilla_apimachinery::JsonPath::parse(path) {
+        Ok(_) => panic!("{path:?} parses"),
+        Err(e) => e,
+    };
+    format!("failed to parse json path {path} of broken with error: {message}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_work_with_a_ttl_is_deleted_and_its_objects_cleaned_up() {
+    let env = Env::start().await;
+    let agent = joined_agent(&env, env.options(CLUSTER)).await;
+    create_work(
+        &env,
+        "finished",
+        json!({
+            "workload": {"manifests": [config_map("default", "finished-cm", json!({})), job("default", "finished")]},
+            "deleteOption": {"propagationPolicy": "Foreground", "ttlSecondsAfterFinished": 1},
+            "manifestConfigs": [{"resourceIdentifier": identifier("batch", "jobs", "default", "finished"),
+                "conditionRules": [{"condition": "Complete", "type": "WellKnownConditions"}]}],
+        }),
+    )
+    .await;
+    eventually("the job applied", || async { env.spoke_get(&jobs(), Some("default"), "finished").await }).await;
+
+    // The agent reports Complete, the hub deletes the work after the TTL, and the agent's
+    // finalizer removes what it applied before the work goes.
+    work_gone(&env, "finished").await;
+    eventually("the applied objects removed", || async {
+        let cm = env.spoke_get(&config_maps(), Some("default"), "finished-cm").await;
+        let job = env.spoke_get(&jobs(), Some("default"), "finished").await;
+        let applied = env.spoke_get(&applied_manifest_works(), None, &env.applied_name("finished")).await;
+        (cm.is_none() && job.is_none() && applied.is_none()).then_some(())
+    })
+    .await;
+
+    agent.stop().await.expect("a clean stop");
+    env.stop().await;
+}

@@ -20,6 +20,7 @@ use serde_json::json;
 
 pub mod blobs;
 pub mod plugins;
+pub mod work_ttl;
 pub mod works;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6443";
@@ -210,6 +211,8 @@ pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Resul
         server.storage().clone(),
         server.shutdown_signal(),
     ));
+    let work_ttl = work_ttl::CompletedWorkCleanup::new(server.storage().clone()).map_err(anyhow::Error::msg)?;
+    server.spawn(flotilla_apiserver::controller::run(work_ttl, server.storage().clone(), server.shutdown_signal()));
     let ca = Layout::new(data_dir).load_ca().context("loading the hub CA to sign agents' certificates")?;
     registration.start(&mut server, ca).context("starting registration")?;
     Ok(server)
