@@ -247,6 +247,9 @@ impl RunningServer {
                 _ = &mut deadline => { self.tasks.abort_all(); break }
             }
         }
+        // Aborted tasks drop what they hold (the store among it) only when polled once more:
+        // wait for that, so that the data directory can be opened again as soon as this returns.
+        while self.tasks.join_next().await.is_some() {}
     }
 
     /// Serves until the process is asked to stop (SIGINT/SIGTERM), then shuts down.
