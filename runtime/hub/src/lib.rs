@@ -5,10 +5,13 @@
 //! their own cluster's objects (see docs/registration.md). Plugin binaries are blobs on the
 //! same listener ([`blobs`]); `WasmPlugin` objects are validated against them on push
 //! ([`plugins`]). ManifestWorks carry up to `maxManifestWorkBytes` of manifests ([`works`]).
+//! Placements are scheduled by `flotilla_placement`'s controller, with Wasm filters and
+//! scorers resolved from `WasmPlugin`s ([`plugins::PlacementPlugins`]), and explained at
+//! `/debug/placements/<ns>/<name>` ([`placement`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -19,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub mod blobs;
+pub mod placement;
 pub mod plugins;
 pub mod work_ttl;
 pub mod works;
@@ -180,6 +184,7 @@ pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Resul
         .with_context(|| format!("opening the blob store in {}", data_dir.join("blobs").display()))?;
     let blob_store = Arc::new(blob_store);
     let plugins = Arc::new(plugins::HubPlugins::new(data_dir.join("plugin-cache"), blob_store.clone()));
+    let placement_explainer = Arc::new(OnceLock::new());
     let options = HostOptions {
         data_dir: data_dir.to_path_buf(),
         listen: listen.unwrap_or(config.listen),
@@ -199,11 +204,21 @@ pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Resul
                 Arc::new(works::ManifestWorkSizeLimit::new(config.max_manifest_work_bytes)),
                 Arc::new(plugins::WasmPluginValidation::new(plugins.clone())),
             ],
-            endpoints: vec![Arc::new(blobs::BlobEndpoint::new(blob_store))],
+            endpoints: vec![
+                Arc::new(blobs::BlobEndpoint::new(blob_store)),
+                Arc::new(placement::PlacementDebugEndpoint::new(placement_explainer.clone())),
+            ],
             metrics: vec![plugins.clone()],
         },
     };
     let mut server = host::start(options).await?;
+    let placement_plugins =
+        plugins::PlacementPlugins::new(plugins.clone(), server.storage().clone()).map_err(anyhow::Error::msg)?;
+    let scheduling =
+        flotilla_placement::controller::PlacementController::new(server.storage().clone(), Arc::new(placement_plugins))
+            .context("starting placement scheduling")?;
+    let _ = placement_explainer.set(scheduling.explainer());
+    server.spawn(flotilla_apiserver::controller::run(scheduling, server.storage().clone(), server.shutdown_signal()));
     let plugin_status =
         plugins::WasmPluginStatus::new(plugins, server.storage().clone()).map_err(anyhow::Error::msg)?;
     server.spawn(flotilla_apiserver::controller::run(

@@ -8,18 +8,20 @@
 //! The plugin host (one per hub process, its compilation cache under `DATA_DIR/plugin-cache`)
 //! is created on first use, so a hub without plugins reserves no instance pool. Its per-plugin
 //! counters go on `/metrics`. [`WasmPluginStatus`] reports each plugin's `Validated`
-//! condition and `describe()` answer in its status.
+//! condition and `describe()` answer in its status. [`PlacementPlugins`] resolves the
+//! `WasmPlugin` names a Placement refers to for the placement scheduler.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use flotilla_apimachinery::{ApiError, FieldError};
 use flotilla_apiserver::controller::Reconciler;
 use flotilla_apiserver::objects::{meta, now_rfc3339};
 use flotilla_apiserver::{MetricsSource, Operation, Resource, Storage, ValidatingAdmission, WriteOptions};
-use flotilla_plugin_host::{HostConfig, Limits, LimitsOverride, PluginError, PluginHost, World};
+use flotilla_placement::{FailurePolicy, PluginResolver, ResolvedPlugin};
+use flotilla_plugin_host::{HostConfig, Limits, LimitsOverride, Plugin, PluginError, PluginHost, World};
 use flotilla_registration::conditions::{self, Condition};
 use serde_json::{Value, json};
 
@@ -292,5 +294,119 @@ impl Reconciler for WasmPluginStatus {
             .update(&self.resource, None, key, obj, Some("status"), &WriteOptions::manager(STATUS_MANAGER))
             .await?;
         Ok(None)
+    }
+}
+
+/// The placement scheduler's view of the hub's plugins: a `WasmPlugin` name resolves to the
+/// component its `spec.digest` names, loaded as its `spec.world` (compiled once per digest by
+/// the host, and kept here per name and digest so a schedule does not instantiate
+/// `describe()` again), with the object's `failurePolicy` and `limits`.
+///
+/// The object is read on every resolve, so a changed digest, failure policy or limits is used
+/// by the next schedule; the placement controller reschedules the placements naming a
+/// plugin when its spec changes.
+///
+/// Calls come from the scheduler's blocking thread (the plugin host must not run on an async
+/// task), which reads the object through the runtime handle.
+pub struct PlacementPlugins {
+    plugins: Arc<HubPlugins>,
+    storage: Storage,
+    resource: Arc<Resource>,
+    runtime: tokio::runtime::Handle,
+    /// The host, once a plugin was resolved (a hub whose placements use no plugin starts none).
+    host: OnceLock<Arc<PluginHost>>,
+    /// Name -> the plugin loaded for it.
+    loaded: Mutex<HashMap<String, Loaded>>,
+}
+
+/// A plugin loaded for a WasmPlugin name, and which component (digest, world) it is.
+#[derive(Clone)]
+struct Loaded {
+    digest: String,
+    world: World,
+    plugin: Arc<Plugin>,
+}
+
+impl PlacementPlugins {
+    /// Call from the runtime whose storage it reads.
+    pub fn new(plugins: Arc<HubPlugins>, storage: Storage) -> Result<PlacementPlugins, String> {
+        let resource = storage
+            .registry
+            .by_kind(&format!("{GROUP}/v1alpha1"), KIND)
+            .ok_or_else(|| format!("the hub does not serve {GROUP}/v1alpha1 {KIND}"))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| format!("the placement plugin resolver needs a tokio runtime: {e}"))?;
+        Ok(PlacementPlugins {
+            plugins,
+            storage,
+            resource,
+            runtime,
+            host: OnceLock::new(),
+            loaded: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn started_host(&self) -> Result<&Arc<PluginHost>, String> {
+        if let Some(host) = self.host.get() {
+            return Ok(host);
+        }
+        let host = self.plugins.host().map_err(|e| format!("the hub's plugin host cannot start: {e}"))?;
+        Ok(self.host.get_or_init(|| host))
+    }
+}
+
+impl PluginResolver for PlacementPlugins {
+    /// The scheduler asks for the host only after a plugin resolved, which started it.
+    fn host(&self) -> &PluginHost {
+        match self.started_host() {
+            Ok(host) => host,
+            // Unreachable through the scheduler (see above); on the scheduler's blocking
+            // thread a panic fails that one schedule, which the controller retries.
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn resolve(&self, name: &str) -> Result<ResolvedPlugin, String> {
+        let obj = match self.runtime.block_on(self.storage.get(&self.resource, None, name)) {
+            Ok(obj) => obj,
+            Err(e) if e.code == 404 => return Err(format!("WasmPlugin {name} not found")),
+            Err(e) => return Err(format!("cannot read WasmPlugin {name}: {e}")),
+        };
+        let spec = |f: &str| obj.pointer(&format!("/spec/{f}")).cloned().unwrap_or(Value::Null);
+        let world: World = spec("world").as_str().unwrap_or_default().parse()?;
+        let digest: BlobDigest = spec("digest").as_str().unwrap_or_default().parse()?;
+        let failure_policy = match spec("failurePolicy").as_str() {
+            Some("Ignore") => FailurePolicy::Ignore,
+            _ => FailurePolicy::Fail,
+        };
+        let limits = match spec("limits") {
+            Value::Null => None,
+            l => Some(
+                serde_json::from_value::<LimitsOverride>(l)
+                    .map_err(|e| format!("WasmPlugin {name} spec.limits: {e}"))?,
+            ),
+        };
+        let cached = self.loaded.lock().unwrap_or_else(|e| e.into_inner()).get(name).cloned();
+        let plugin = match cached {
+            Some(loaded) if loaded.digest == digest.to_string() && loaded.world == world => loaded.plugin,
+            _ => {
+                let path = self.plugins.blobs().path(&digest);
+                let bytes = match std::fs::read(&path) {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(format!("blob {digest} of WasmPlugin {name} is not on the hub"));
+                    }
+                    Err(e) => return Err(format!("cannot read blob {digest} of WasmPlugin {name}: {e}")),
+                };
+                let plugin = self.started_host()?.load(name, world, &bytes).map_err(|e| e.to_string())?;
+                tracing::info!(plugin = name, %world, %digest, "plugin loaded for placement");
+                self.loaded
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.to_string(), Loaded { digest: digest.to_string(), world, plugin: plugin.clone() });
+                plugin
+            }
+        };
+        Ok(ResolvedPlugin { plugin, failure_policy, limits })
     }
 }

@@ -742,3 +742,96 @@ fn manifest_work_status_takes_raw_json_feedback_up_to_64_kib() {
         text.replace("\"maxLength\":65536,\"type\":\"string\"", "X")
     );
 }
+
+#[test]
+fn placement_plugin_references_survive_admission() {
+    let kinds = hub_kinds().unwrap();
+    let placement = json!({
+        "apiVersion": "cluster.open-cluster-management.io/v1beta1",
+        "kind": "Placement",
+        "metadata": {"name": "p", "namespace": "default"},
+        "spec": {
+            "predicates": [{"requiredClusterSelector": {
+                "labelSelector": {"matchLabels": {"env": "prod"}},
+                "plugin": {"name": "region-filter", "failurePolicy": "Ignore",
+                    "configuration": {"regions": ["eu", "us"], "nested": {"deep": [1, {"x": true}]}}}
+            }}],
+            "prioritizerPolicy": {"mode": "Exact", "configurations": [
+                {"scoreCoordinate": {"type": "Plugin", "plugin": {"name": "cost", "configuration": {"weightCpu": 2}}},
+                 "weight": 3},
+                {"scoreCoordinate": {"type": "BuiltIn", "builtIn": "Steady"}}
+            ]}
+        }
+    });
+    let admitted = admit(kind_for(&kinds, &placement), &placement, None).unwrap();
+    assert_eq!(
+        admitted.pointer("/spec/predicates/0/requiredClusterSelector/plugin"),
+        placement.pointer("/spec/predicates/0/requiredClusterSelector/plugin"),
+        "the filter reference and its free-form configuration are kept"
+    );
+    assert_eq!(
+        admitted.pointer("/spec/prioritizerPolicy/configurations/0/scoreCoordinate"),
+        placement.pointer("/spec/prioritizerPolicy/configurations/0/scoreCoordinate")
+    );
+    assert_eq!(
+        admitted.pointer("/spec/prioritizerPolicy/configurations/1/weight"),
+        Some(&json!(1)),
+        "defaults still apply"
+    );
+
+    let mut bad = placement.clone();
+    bad["spec"]["predicates"][0]["requiredClusterSelector"]["plugin"] = json!({"failurePolicy": "Sometimes"});
+    bad["spec"]["prioritizerPolicy"]["configurations"][0]["scoreCoordinate"] = json!({"type": "Plugin"});
+    let err = admit(kind_for(&kinds, &bad), &bad, None).unwrap_err();
+    for field in [
+        "spec.predicates[0].requiredClusterSelector.plugin.name",
+        "spec.predicates[0].requiredClusterSelector.plugin.failurePolicy",
+        "spec.prioritizerPolicy.configurations[0].scoreCoordinate.plugin.name",
+    ] {
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    let mut limited = placement.clone();
+    limited["spec"]["predicates"][0]["requiredClusterSelector"]["plugin"]["limits"] = json!({"timeoutMillis": 5});
+    let admitted = admit(kind_for(&kinds, &limited), &limited, None).unwrap();
+    assert_eq!(
+        admitted.pointer("/spec/predicates/0/requiredClusterSelector/plugin/limits/timeoutMillis"),
+        Some(&json!(5))
+    );
+    let mut unknown = placement.clone();
+    unknown["spec"]["predicates"][0]["requiredClusterSelector"]["plugin"]["digest"] = json!("sha256:0");
+    let err = admit(kind_for(&kinds, &unknown), &unknown, None).unwrap_err();
+    assert!(err.contains("digest"), "only name, configuration, failurePolicy and limits: {err}");
+    limited["spec"]["predicates"][0]["requiredClusterSelector"]["plugin"]["limits"] = json!({"timeoutMillis": 0});
+    let err = admit(kind_for(&kinds, &limited), &limited, None).unwrap_err();
+    assert!(err.contains("timeoutMillis"), "{err}");
+}
+
+#[test]
+fn placement_crd_changes_only_by_the_plugin_references() {
+    let file = CRD_FILES.iter().find(|f| f.file.contains("_placements.")).unwrap();
+    let mut loaded = vendored::parse(file).unwrap();
+    let pristine: Value = serde_saphyr::from_str(file.yaml).unwrap();
+    assert_ne!(loaded, pristine);
+    let versions = loaded["spec"]["versions"].as_array_mut().unwrap();
+    assert!(!versions.is_empty());
+    for version in versions {
+        let spec = &mut version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+        let selector =
+            spec["predicates"]["items"]["properties"]["requiredClusterSelector"]["properties"].as_object_mut().unwrap();
+        let plugin = selector.remove("plugin").unwrap();
+        assert_eq!(plugin["required"], json!(["name"]));
+        assert_eq!(plugin["properties"]["failurePolicy"]["enum"], json!(["Fail", "Ignore"]));
+        assert_eq!(plugin["properties"]["configuration"]["x-kubernetes-preserve-unknown-fields"], json!(true));
+        let coordinate = spec["prioritizerPolicy"]["properties"]["configurations"]["items"]["properties"]
+            ["scoreCoordinate"]["properties"]
+            .as_object_mut()
+            .unwrap();
+        assert!(coordinate.remove("plugin").is_some());
+        let kind = coordinate["type"].as_object_mut().unwrap();
+        assert_eq!(kind["enum"].as_array_mut().unwrap().pop(), Some(json!("Plugin")));
+        let description = kind["description"].as_str().unwrap();
+        let original = description.split("\nWhen the type is \"Plugin\"").next().unwrap().to_string();
+        kind.insert("description".into(), json!(original));
+    }
+    assert_eq!(loaded, pristine, "nothing else in the vendored CRD changed");
+}

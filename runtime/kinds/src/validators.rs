@@ -150,8 +150,9 @@ fn validate_manifests(manifests: Option<&Value>, path: &str) -> Vec<FieldError> 
     errs
 }
 
-/// Placement: `numberOfClusters` cannot be negative. (Prioritizer weights in [-10, 10]
-/// and at most 8 spread constraints are in OCM's CRD schema already.)
+/// Placement: `numberOfClusters` cannot be negative; a score coordinate's type is one the
+/// scheduler knows (`Plugin`, Flotilla's, names its WasmPlugin). (Prioritizer weights in
+/// [-10, 10] and at most 8 spread constraints are in OCM's CRD schema already.)
 pub fn placement(obj: &Value, _old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if let Some(n) = obj.get("spec").and_then(|s| s.get("numberOfClusters"))
@@ -168,14 +169,22 @@ pub fn placement(obj: &Value, _old: Option<&Value>) -> Vec<FieldError> {
     }
     let configurations = obj.pointer("/spec/prioritizerPolicy/configurations").and_then(Value::as_array);
     for (i, config) in configurations.into_iter().flatten().enumerate() {
+        // `Plugin` is Flotilla's addition (a Wasm scorer, see `vendored::extend_placement`).
         if let Some(kind) = config.pointer("/scoreCoordinate/type")
-            && !matches!(kind.as_str(), Some("BuiltIn" | "AddOn"))
+            && !matches!(kind.as_str(), Some("BuiltIn" | "AddOn" | "Plugin"))
         {
             errs.push(FieldError::not_supported(
                 format!("spec.prioritizerPolicy.configurations[{i}].scoreCoordinate.type"),
                 kind,
-                &[json!("BuiltIn"), json!("AddOn")],
+                &[json!("BuiltIn"), json!("AddOn"), json!("Plugin")],
             ));
+        }
+        if config.pointer("/scoreCoordinate/type").and_then(Value::as_str) == Some("Plugin")
+            && config.pointer("/scoreCoordinate/plugin/name").and_then(Value::as_str).is_none_or(str::is_empty)
+        {
+            errs.push(FieldError::required(format!(
+                "spec.prioritizerPolicy.configurations[{i}].scoreCoordinate.plugin.name"
+            )));
         }
     }
     errs
@@ -476,6 +485,15 @@ mod tests {
         assert_eq!(
             fields(&placement(&bad, None)),
             vec!["spec.prioritizerPolicy.configurations[0].scoreCoordinate.type"]
+        );
+        let plugin = json!({"spec": {"prioritizerPolicy": {"configurations": [
+            {"scoreCoordinate": {"type": "Plugin", "plugin": {"name": "cost"}}}]}}});
+        assert!(placement(&plugin, None).is_empty());
+        let unnamed =
+            json!({"spec": {"prioritizerPolicy": {"configurations": [{"scoreCoordinate": {"type": "Plugin"}}]}}});
+        assert_eq!(
+            fields(&placement(&unnamed, None)),
+            vec!["spec.prioritizerPolicy.configurations[0].scoreCoordinate.plugin.name"]
         );
     }
 
