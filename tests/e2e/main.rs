@@ -9,6 +9,7 @@ mod cli;
 mod durability;
 mod hub_kubectl;
 mod kube_client;
+mod placement;
 mod registration;
 mod spoke_kubectl;
 mod work;

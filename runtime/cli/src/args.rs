@@ -72,6 +72,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::plugin_cmds::PluginCommand,
     },
+    /// Inspect placement scheduling: why a Placement selects the clusters it does.
+    Placement {
+        #[command(subcommand)]
+        command: crate::placement_cmds::PlacementCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -206,6 +211,16 @@ mod tests {
         let Command::Delete(del) = cli.command else { panic!("not delete") };
         assert!(del.wait);
         assert!(parse(&["get", "clusters", "-o", "table"]).is_err());
+
+        let cli = parse(&["placement", "explain", "web", "-n", "apps", "-o", "json"]).expect("placement explain");
+        let Command::Placement { command: crate::placement_cmds::PlacementCommand::Explain(explain) } = cli.command
+        else {
+            panic!("not placement explain")
+        };
+        assert_eq!((explain.name.as_str(), explain.namespace.as_deref()), ("web", Some("apps")));
+        assert_eq!(explain.output, Some(crate::placement_cmds::ExplainOutput::Json));
+        assert!(parse(&["placement", "explain"]).is_err(), "a name is required");
+        assert!(parse(&["placement", "explain", "web", "-o", "wide"]).is_err());
     }
 
     #[test]

@@ -21,10 +21,13 @@ use crate::kubectl;
 use crate::kubectl::apply::ApplyArgs;
 use crate::kubectl::get::GetArgs;
 use crate::kubectl::session::Session;
+use crate::placement_cmds::{self, ExplainArgs, PlacementCommand};
+use crate::plugin_cmds::push::{self, PushArgs};
 use crate::registration_cmds::{self, ClusterNames, TokenCreateArgs};
 
 const FLEET: &str = include_str!("../demo/fleet.yaml");
 const APP: &str = include_str!("../demo/app.yaml");
+const PLACEMENT: &str = include_str!("../demo/placement.yaml");
 /// The cluster whose Deployment the simulated spoke never makes ready: its work is Degraded.
 const UNHEALTHY: &str = "spoke3";
 const SPOKES: [&str; 3] = ["spoke1", "spoke2", "spoke3"];
@@ -205,6 +208,8 @@ async fn story(
     show(&spoke1, "deployments", Some("web")).await?;
     println!();
     show(&spoke1, "appliedmanifestworks", None).await?;
+    place_with_plugins(base, &hub, agents).await?;
+
     heading("Try it yourself while a hub runs");
     println!("flotilla hub init --data-dir /tmp/hub && flotilla hub serve --data-dir /tmp/hub");
     println!("export FLOTILLA_KUBECONFIG=/tmp/hub/admin.kubeconfig");
@@ -247,6 +252,103 @@ async fn wait_for_csrs(hub: &Session, agents: &mut Agents) -> anyhow::Result<()>
 
 /// Sleeps a little before the next poll; fails when `deadline` passed or an agent stopped.
 const APP_WORK: &str = "web";
+
+fn placements() -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: "cluster.open-cluster-management.io".into(),
+        version: "v1beta1".into(),
+        api_version: "cluster.open-cluster-management.io/v1beta1".into(),
+        kind: "Placement".into(),
+        plural: "placements".into(),
+    }
+}
+
+/// Builds the built-in plugins from the source tree this binary was built in
+/// (`plugins/build.sh`, incremental) and returns the directory of the `.wasm` files.
+fn built_in_plugins() -> anyhow::Result<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build.sh");
+    if !script.exists() {
+        bail!("{} is not here: the demo builds its plugins from the source tree", script.display());
+    }
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed", script.display());
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let dir = stdout.lines().last().map(str::trim).unwrap_or_default();
+    Ok(PathBuf::from(dir))
+}
+
+/// Pushes a Wasm filter and a Wasm scorer and places with them (demo/placement.yaml).
+async fn place_with_plugins(base: &Path, hub: &Session, agents: &mut Agents) -> anyhow::Result<()> {
+    heading("Placement with Wasm plugins: a label filter and a capacity scorer");
+    println!("building the built-in plugins (bash plugins/build.sh; incremental)");
+    let artifacts = match tokio::task::spawn_blocking(built_in_plugins).await? {
+        Ok(dir) => dir,
+        Err(e) => {
+            println!("skipped: {e:#}");
+            return Ok(());
+        }
+    };
+    for (file, name) in [("label_filter.wasm", "eu-only"), ("capacity_scorer.wasm", "most-cpu")] {
+        println!("flotilla plugin push {file} --name {name}");
+        let args = PushArgs {
+            file: artifacts.join(file),
+            name: name.to_string(),
+            world: None,
+            description: None,
+            failure_policy: None,
+            timeout_ms: None,
+            memory_bytes: None,
+            max_output_bytes: None,
+        };
+        if push::run(hub, args).await? != ExitCode::SUCCESS {
+            bail!("pushing {file} failed (see above)");
+        }
+    }
+    let file = base.join("placement.yaml");
+    std::fs::write(&file, PLACEMENT).with_context(|| format!("cannot write {}", file.display()))?;
+    println!("\nflotilla apply -f placement.yaml   (demo/placement.yaml: predicate plugin eu-only, scorer most-cpu)");
+    let apply = ApplyArgs {
+        files: vec![file],
+        recursive: false,
+        namespace: None,
+        force_conflicts: false,
+        field_manager: "flotilla-demo".into(),
+        server_side: true,
+        dry_run: "none".into(),
+    };
+    if kubectl::apply::run(hub, apply).await? != ExitCode::SUCCESS {
+        bail!("applying the demo placement failed (see above)");
+    }
+    let placements: Api<DynamicObject> = Api::namespaced_with(hub.client.clone(), "apps", &placements());
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        let placement = placements.get_opt("web-eu").await.context("reading placement apps/web-eu")?;
+        let scheduled = placement
+            .map(|p| serde_json::to_value(&p))
+            .transpose()?
+            .is_some_and(|p| p.pointer("/status/numberOfSelectedClusters").and_then(Value::as_i64) == Some(1));
+        if scheduled {
+            break;
+        }
+        pause(agents, deadline, "placement apps/web-eu to be scheduled").await?;
+    }
+    show(hub, "placements", Some("apps")).await?;
+    println!();
+    show(hub, "placementdecisions", Some("apps")).await?;
+    println!("\nflotilla placement explain web-eu -n apps");
+    let explain =
+        PlacementCommand::Explain(ExplainArgs { name: "web-eu".into(), namespace: Some("apps".into()), output: None });
+    if placement_cmds::run(hub, explain).await? != ExitCode::SUCCESS {
+        bail!("flotilla placement explain failed (see above)");
+    }
+    Ok(())
+}
 
 /// Creates (server-side applies) demo/app.yaml's work in every demo cluster's namespace.
 async fn distribute_app(hub: &Session) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ mod agent_cmds;
 mod args;
 mod demo;
 mod kubectl;
+mod placement_cmds;
 mod plugin_cmds;
 mod registration_cmds;
 mod server_cmds;
@@ -90,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deny(args) => registration_cmds::deny(&session().await?, args).await,
         Command::Agent { command } => agent_cmds::run(command, cli.kubeconfig.clone(), context.clone()).await,
         Command::Plugin { command } => plugin_cmds::run(command, &kubeconfig, context.as_deref()).await,
+        Command::Placement { command } => placement_cmds::run(&session().await?, command).await,
         Command::Demo(args) => {
             server_cmds::demo(args).await?;
             Ok(ExitCode::SUCCESS)

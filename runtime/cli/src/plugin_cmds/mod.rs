@@ -15,7 +15,7 @@ mod build;
 mod common;
 mod inspect;
 mod new;
-mod push;
+pub(crate) mod push;
 mod run;
 mod test;
 
