@@ -29,8 +29,9 @@
 //! Error texts are the interpreter's (`No such key: phase` where cel-go says
 //! `no such key: phase`).
 
+use flotilla_apimachinery::cel::json_to_cel;
 use flotilla_apimachinery::json_kind;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -333,28 +334,6 @@ fn has_conditions(ftx: &FunctionContext, Arguments(args): Arguments) -> Result<C
         }
         [_] => Ok(Cel::Bool(false)),
         _ => Err(ftx.error(format!("hasConditions() takes exactly one argument, got {}", args.len()))),
-    }
-}
-
-/// JSON to CEL without a schema (the live object is untyped): integers that fit are `int`
-/// (so `object.status.replicas == 2` holds), other numbers `uint`/`double`, objects maps
-/// with string keys.
-fn json_to_cel(value: &Value) -> Cel {
-    match value {
-        Value::Null => Cel::Null,
-        Value::Bool(b) => Cel::Bool(*b),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => Cel::Int(i),
-            (None, Some(u), _) => Cel::UInt(u),
-            (None, None, Some(f)) => Cel::Float(f),
-            (None, None, None) => Cel::Null,
-        },
-        Value::String(s) => Cel::String(Arc::new(s.clone())),
-        Value::Array(items) => Cel::List(Arc::new(items.iter().map(json_to_cel).collect())),
-        Value::Object(map) => {
-            let fields: HashMap<String, Cel> = map.iter().map(|(k, v)| (k.clone(), json_to_cel(v))).collect();
-            Cel::from(fields)
-        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! simulated spoke build on it.
 
 pub mod apply;
+pub mod cel;
 pub mod crd;
 pub mod jsonpath;
 pub mod merge_schema;

@@ -19,6 +19,7 @@
 //! again, or another placement with the same expression, reads the result instead of
 //! evaluating it again.
 
+use flotilla_apimachinery::cel::json_to_cel;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,26 +118,6 @@ fn scores(ftx: &FunctionContext, This(_cluster): This<Cel>, name: Arc<String>) -
 /// `parseJSON(text)`.
 fn parse_json(ftx: &FunctionContext, text: Arc<String>) -> Result<Cel, ExecutionError> {
     serde_json::from_str::<Value>(&text).map(|v| json_to_cel(&v)).map_err(|e| ftx.error(format!("parseJSON: {e}")))
-}
-
-/// JSON to CEL, as the agent's condition rules convert live objects.
-pub(crate) fn json_to_cel(value: &Value) -> Cel {
-    match value {
-        Value::Null => Cel::Null,
-        Value::Bool(b) => Cel::Bool(*b),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => Cel::Int(i),
-            (None, Some(u), _) => Cel::UInt(u),
-            (None, None, Some(f)) => Cel::Float(f),
-            (None, None, None) => Cel::Null,
-        },
-        Value::String(s) => Cel::String(Arc::new(s.clone())),
-        Value::Array(items) => Cel::List(Arc::new(items.iter().map(json_to_cel).collect())),
-        Value::Object(map) => {
-            let fields: HashMap<String, Cel> = map.iter().map(|(k, v)| (k.clone(), json_to_cel(v))).collect();
-            Cel::from(fields)
-        }
-    }
 }
 
 /// A cluster's AddOnPlacementScores as `scores()` returns them: name -> list of

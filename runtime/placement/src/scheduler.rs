@@ -574,7 +574,12 @@ impl<'a> Run<'a> {
                     None
                 } else {
                     let side = &inv.side[row];
-                    let object = || c.object.as_ref().map(cel::json_to_cel).unwrap_or(cel_interpreter::Value::Null);
+                    let object = || {
+                        c.object
+                            .as_ref()
+                            .map(flotilla_apimachinery::cel::json_to_cel)
+                            .unwrap_or(cel_interpreter::Value::Null)
+                    };
                     let value = || side.cel.get_or_init(object);
                     let scores = || cel::scores_to_cel(inv.addon_scores.get(&c.name));
                     cel::matches(&p.cel, value, Some(&side.cel_memo), scores).err().map(|(e, why)| Miss::Cel(e, why))
