@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{client_for, init_logging, managed_clusters, start_hub};
@@ -21,13 +20,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn artifacts() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/build.sh");
-        let out = Command::new("bash").arg(&script).output().expect("run plugins/build.sh");
-        assert!(out.status.success(), "plugins/build.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().expect("artifact directory").trim())
-    })
+    flotilla_plugin_host::source_tree_plugins().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn wasm(name: &str) -> Vec<u8> {

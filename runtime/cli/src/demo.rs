@@ -263,31 +263,11 @@ fn placements() -> kube::api::ApiResource {
     }
 }
 
-/// Builds the built-in plugins from the source tree this binary was built in
-/// (`plugins/build.sh`, incremental) and returns the directory of the `.wasm` files.
-fn built_in_plugins() -> anyhow::Result<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build.sh");
-    if !script.exists() {
-        bail!("{} is not here: the demo builds its plugins from the source tree", script.display());
-    }
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !out.status.success() {
-        bail!("{} failed", script.display());
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let dir = stdout.lines().last().map(str::trim).unwrap_or_default();
-    Ok(PathBuf::from(dir))
-}
-
 /// Pushes a Wasm filter and a Wasm scorer and places with them (demo/placement.yaml).
 async fn place_with_plugins(base: &Path, hub: &Session, agents: &mut Agents) -> anyhow::Result<()> {
     heading("Placement with Wasm plugins: a label filter and a capacity scorer");
     println!("building the built-in plugins (bash plugins/build.sh; incremental)");
-    let artifacts = match tokio::task::spawn_blocking(built_in_plugins).await? {
+    let artifacts = match tokio::task::spawn_blocking(flotilla_plugin_host::source_tree_plugins).await? {
         Ok(dir) => dir,
         Err(e) => {
             println!("skipped: {e:#}");

@@ -7,19 +7,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
 /// The plugins of `plugins/`, built by `plugins/build.sh` once per test process.
 fn artifacts() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build.sh");
-        let out = Command::new("bash").arg(&script).output().expect("run plugins/build.sh");
-        assert!(out.status.success(), "plugins/build.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().expect("artifact directory").trim())
-    })
+    flotilla_plugin_host::source_tree_plugins().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn component(name: &str) -> PathBuf {

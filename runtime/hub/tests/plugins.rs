@@ -5,9 +5,7 @@
 #[path = "../../registration/tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 
 use common::*;
 use flotilla_plugin_host::digest_of;
@@ -17,14 +15,7 @@ use serde_json::{Value, json};
 
 /// The directory of the built plugins (`plugins/build.sh`, once per test process).
 fn artifacts() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build.sh");
-        let out = Command::new("bash").arg(&script).output().expect("run plugins/build.sh");
-        assert!(out.status.success(), "plugins/build.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        PathBuf::from(stdout.lines().last().expect("build.sh prints the artifact directory").trim())
-    })
+    flotilla_plugin_host::source_tree_plugins().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn wasm(name: &str) -> Vec<u8> {

@@ -14,8 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -27,10 +26,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 fn artifacts() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build.sh");
-    let out = Command::new("bash").arg(&script).output().expect("run plugins/build.sh");
-    assert!(out.status.success(), "plugins/build.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().expect("artifact dir").trim())
+    flotilla_plugin_host::source_tree_plugins().unwrap_or_else(|e| panic!("{e}")).to_path_buf()
 }
 
 struct Resolver {

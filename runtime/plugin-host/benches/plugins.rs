@@ -15,10 +15,7 @@ use flotilla_plugin_host::*;
 const CLUSTERS: usize = 10_000;
 
 fn artifacts() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build.sh");
-    let out = Command::new("bash").arg(&script).output().expect("run plugins/build.sh");
-    assert!(out.status.success(), "plugins/build.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().expect("artifact dir").trim())
+    flotilla_plugin_host::source_tree_plugins().unwrap_or_else(|e| panic!("{e}")).to_path_buf()
 }
 
 /// Builds `benches/py_region` with componentize-py, when it is installed.

@@ -89,3 +89,36 @@ pub const WIT_SOURCES: &[(&str, &str)] = &[
         include_str!("../../../wit/manifest-transform/manifest-transform.wit"),
     ),
 ];
+
+/// The components of this checkout's `plugins/` (the built-in and hostile test plugins),
+/// built for wasm32-wasip2 by `plugins/build.sh` once per process (incremental: instant when
+/// nothing changed), as the directory of their `.wasm` files. For what runs from the source
+/// tree: the demo, tests and benchmarks. The error carries the script's output.
+pub fn source_tree_plugins() -> Result<&'static std::path::Path, String> {
+    static DIR: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
+    let built = DIR.get_or_init(|| {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build.sh");
+        if !script.exists() {
+            return Err(format!("{} is not here: the plugins are built from the source tree", script.display()));
+        }
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed:\n{}{}",
+                script.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let dir = stdout.lines().last().map(str::trim).unwrap_or_default();
+        if dir.is_empty() {
+            return Err(format!("{} printed no artifact directory", script.display()));
+        }
+        Ok(std::path::PathBuf::from(dir))
+    });
+    built.as_deref().map_err(Clone::clone)
+}

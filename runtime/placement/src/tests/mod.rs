@@ -7,8 +7,7 @@ mod plugins;
 mod semantics;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use flotilla_plugin_host::{HostConfig, LimitsOverride, PluginHost, World};
@@ -69,14 +68,7 @@ pub(crate) fn run(inv: &Inventory, spec: Value) -> Schedule {
 
 /// Builds the plugins once per test process and prints where they are.
 fn artifacts() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build.sh");
-        let out = Command::new("bash").arg(&script).output().expect("run plugins/build.sh");
-        assert!(out.status.success(), "plugins/build.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        PathBuf::from(stdout.lines().last().expect("build.sh prints the artifact directory").trim())
-    })
+    flotilla_plugin_host::source_tree_plugins().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Resolves names to the built plugins: `WasmPlugin` name -> (artifact, world, default

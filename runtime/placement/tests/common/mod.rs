@@ -8,9 +8,7 @@
 mod hub;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 
 pub use hub::*;
 use k8s_openapi::api::core::v1::Namespace;
@@ -151,14 +149,7 @@ pub async fn delete_decision(hub: &Hub, ns: &str, name: &str) {
 
 /// The directory of the built plugins (`plugins/build.sh`, once per test process).
 pub fn artifacts() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build.sh");
-        let out = Command::new("bash").arg(&script).output().expect("run plugins/build.sh");
-        assert!(out.status.success(), "plugins/build.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        PathBuf::from(stdout.lines().last().expect("build.sh prints the artifact directory").trim())
-    })
+    flotilla_plugin_host::source_tree_plugins().unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn wasm(name: &str) -> Vec<u8> {

@@ -5,27 +5,14 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_plugin_host::*;
 
 /// The directory with the built `.wasm` components.
 pub fn artifacts() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build.sh");
-        let out = Command::new("bash").arg(&script).output().expect("run plugins/build.sh");
-        assert!(
-            out.status.success(),
-            "plugins/build.sh failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        PathBuf::from(stdout.lines().last().expect("build.sh prints the artifact directory").trim())
-    })
+    flotilla_plugin_host::source_tree_plugins().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The bytes of a built plugin, by crate name (`label-filter`, `hostile-trap`).
