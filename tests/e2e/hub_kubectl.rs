@@ -227,10 +227,12 @@ fn create_owner_and_dependent(hub: &Server, ns: &str) -> String {
     );
     hub.kubectl_stdin(&["create", "-f", "-"], &placement);
     let uid = hub.kubectl_ok(&["get", "placement", "owner", "-n", ns, "-o", "jsonpath={.metadata.uid}"]);
-    let decision = format!(
-        "apiVersion: cluster.open-cluster-management.io/v1beta1\nkind: PlacementDecision\nmetadata:\n  name: owner-decision-1\n  namespace: {ns}\n  ownerReferences:\n  - apiVersion: cluster.open-cluster-management.io/v1beta1\n    kind: Placement\n    name: owner\n    uid: {uid}\n    blockOwnerDeletion: true\n"
+    // A ConfigMap as the dependent: the hub's placement controller writes the placement's own
+    // PlacementDecisions, and garbage collection is the same for every kind.
+    let dependent = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: owned\n  namespace: {ns}\n  ownerReferences:\n  - apiVersion: cluster.open-cluster-management.io/v1beta1\n    kind: Placement\n    name: owner\n    uid: {uid}\n    blockOwnerDeletion: true\n"
     );
-    let out = hub.kubectl_stdin(&["create", "-f", "-"], &decision);
+    let out = hub.kubectl_stdin(&["create", "-f", "-"], &dependent);
     assert!(out.status.success(), "{}", stderr(&out));
     uid
 }
@@ -240,7 +242,7 @@ fn owner_references_cascade_in_background_foreground_and_orphan() {
     let hub = Server::hub();
     let gone = |ns: &str| {
         eventually(Duration::from_secs(20), || {
-            let out = hub.kubectl(&["get", "placementdecision", "owner-decision-1", "-n", ns]);
+            let out = hub.kubectl(&["get", "configmap", "owned", "-n", ns]);
             (!out.status.success()).then_some(())
         })
     };
@@ -259,8 +261,7 @@ fn owner_references_cascade_in_background_foreground_and_orphan() {
     create_owner_and_dependent(&hub, "orphan");
     hub.kubectl_ok(&["delete", "placement", "owner", "-n", "orphan", "--cascade=orphan"]);
     let orphaned = eventually(Duration::from_secs(20), || {
-        let obj =
-            json(&hub.kubectl_ok(&["get", "placementdecision", "owner-decision-1", "-n", "orphan", "-o", "json"]));
+        let obj = json(&hub.kubectl_ok(&["get", "configmap", "owned", "-n", "orphan", "-o", "json"]));
         obj["metadata"].get("ownerReferences").is_none_or(|r| r.as_array().is_some_and(|a| a.is_empty())).then_some(())
     });
     assert!(orphaned.is_some(), "orphan deletion strips the owner reference and keeps the dependent");

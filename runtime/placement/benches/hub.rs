@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 
 const REGIONS: [&str; 5] = ["eu-west", "eu-central", "us-east", "us-west", "ap-south"];
 const WANTED: i64 = 10;
+/// How often the benchmark lists every Placement and PlacementDecision to check: each list is
+/// work for the hub it measures, so not too often (the figures have this granularity).
+const POLL: Duration = Duration::from_millis(250);
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -96,7 +99,7 @@ async fn main() {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(600), "only {done} of {placements} scheduled after 10 min");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(POLL).await;
     }
     let all_scheduled = started.elapsed();
 
@@ -113,7 +116,7 @@ async fn main() {
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(120), "the relabel never settled");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(POLL).await;
     }
     let relabel = t.elapsed();
     hub.stop().await;
