@@ -141,13 +141,7 @@ fn file_kib(path: &Path) -> u64 {
 
 #[tokio::main]
 async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
+    common::init();
     let agents = env_usize("FLOTILLA_BENCH_AGENTS", 1_000).max(1);
     let lease_seconds = env_usize("FLOTILLA_BENCH_LEASE_SECONDS", 10).max(1) as u64;
     let idle_seconds = env_usize("FLOTILLA_BENCH_IDLE_SECONDS", 60).max(1) as u64;

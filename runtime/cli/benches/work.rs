@@ -19,8 +19,6 @@
 //! (900). `RUST_LOG` turns on the agents' logs.
 
 use std::collections::HashMap;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,7 +32,7 @@ use serde_json::{Value, json};
 mod common;
 use common::{
     HubProcess, bootstrap_token, client, cpu_time, env_usize, free_port, init_hub, raise_fd_limit, rss_kib,
-    shared_spoke,
+    shared_spoke, spawn_flotilla,
 };
 
 const CLUSTER_PREFIX: &str = "bench-";
@@ -105,30 +103,9 @@ async fn available_clusters(admin: &kube::Client) -> usize {
     }
 }
 
-/// A `flotilla` process that dies with the benchmark.
-fn flotilla_process(args: &[&str], log: &std::path::Path) -> std::process::Child {
-    let log = std::fs::File::create(log).expect("log file");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_flotilla"));
-    command.args(args).stdout(Stdio::null()).stderr(log);
-    // SAFETY: prctl is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    command.spawn().expect("start flotilla")
-}
-
 #[tokio::main]
 async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
+    common::init();
     let agents = env_usize("FLOTILLA_BENCH_AGENTS", 1_000).max(1);
     let concurrency = env_usize("FLOTILLA_BENCH_CONCURRENCY", 32).max(1);
     let resync = Duration::from_secs(env_usize("FLOTILLA_BENCH_RESYNC_SECONDS", 10).max(1) as u64);
@@ -257,9 +234,9 @@ async fn main() {
     let solo_spoke_dir = dir.path().join("solo-spoke");
     let solo_port = free_port();
     let solo_spoke_dir_text = solo_spoke_dir.display().to_string();
-    let mut solo_spoke = flotilla_process(
+    let mut solo_spoke = spawn_flotilla(
         &["spoke", "serve", "--data-dir", &solo_spoke_dir_text, "--listen", &format!("127.0.0.1:{solo_port}")],
-        &dir.path().join("solo-spoke.log"),
+        std::fs::File::create(dir.path().join("solo-spoke.log")).expect("log file"),
     );
     let solo_kubeconfig = flotilla_spoke::kubeconfig_path(&solo_spoke_dir);
     wait_until("the solo spoke", Duration::from_secs(60), async || solo_kubeconfig.exists()).await;
@@ -267,7 +244,7 @@ async fn main() {
     let solo_name = format!("{CLUSTER_PREFIX}solo");
     let solo_dir = dir.path().join("solo-agent").display().to_string();
     let exposed = token.expose();
-    let mut solo = flotilla_process(
+    let mut solo = spawn_flotilla(
         &[
             "--kubeconfig",
             &solo_kubeconfig.display().to_string(),
@@ -284,7 +261,7 @@ async fn main() {
             "--data-dir",
             &solo_dir,
         ],
-        &dir.path().join("solo-agent.log"),
+        std::fs::File::create(dir.path().join("solo-agent.log")).expect("log file"),
     );
     let solo_works: Api<DynamicObject> = Api::namespaced_with(admin.clone(), &solo_name, &manifest_works());
     wait_until("the solo agent's cluster", timeout, async || available_clusters(&admin).await > agents).await;

@@ -10,6 +10,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The process-wide TLS provider kube-rs needs, and the agents' logs on stderr when
+/// `RUST_LOG` is set.
+pub fn init() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
 pub fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -81,6 +93,21 @@ pub fn init_hub(data: &Path, port: u16, configure: impl FnOnce(&mut serde_json::
     std::fs::write(&path, serde_json::to_string_pretty(&config).expect("json")).expect("write hub.json");
 }
 
+/// Starts `flotilla ARGS` with stderr to `log`. It dies with the benchmark even when that is
+/// killed outright (no Drop runs then).
+pub fn spawn_flotilla(args: &[&str], log: std::fs::File) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flotilla"));
+    command.args(args).stdout(Stdio::null()).stderr(log);
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command.spawn().expect("start flotilla")
+}
+
 /// A running `flotilla hub serve`, killed when dropped (also when the benchmark panics).
 pub struct HubProcess {
     pub child: Child,
@@ -98,22 +125,9 @@ impl HubProcess {
         let log_file =
             std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("open the hub's log file");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_flotilla"));
-        command
-            .args(["hub", "serve", "--data-dir"])
-            .arg(data)
-            .args(["--listen", &addr.to_string()])
-            .stdout(Stdio::null())
-            .stderr(log_file);
-        // SAFETY: prctl is async-signal-safe. The hub dies with the benchmark even when that
-        // is killed outright (no Drop runs then).
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = command.spawn().expect("start flotilla hub serve");
+        let data_text = data.display().to_string();
+        let child =
+            spawn_flotilla(&["hub", "serve", "--data-dir", &data_text, "--listen", &addr.to_string()], log_file);
         // From here on the guard kills the hub, whatever happens.
         let mut hub = HubProcess { child, addr, kubeconfig: data.join("admin.kubeconfig"), log };
         let deadline = Instant::now() + Duration::from_secs(60);
