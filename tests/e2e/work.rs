@@ -7,22 +7,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use flotilla_agent::work::manifest_works;
+use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::{Value, json};
 
 use crate::common::*;
 
 const DEADLINE: Duration = Duration::from_secs(90);
-
-fn manifest_works() -> ApiResource {
-    ApiResource {
-        group: "work.open-cluster-management.io".into(),
-        version: "v1".into(),
-        api_version: "work.open-cluster-management.io/v1".into(),
-        kind: "ManifestWork".into(),
-        plural: "manifestworks".into(),
-    }
-}
 
 /// `flotilla agent join` against `hub_url` (the hub, or a proxy in front of it) for a spoke
 /// served by another process, with 2-second leases and a 1-second work resync.
