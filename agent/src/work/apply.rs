@@ -186,18 +186,18 @@ async fn update(target: &Target<'_>) -> Result<Applied, ManifestError> {
             let created = target.create(&api, &required).await?;
             return Ok(Applied { live: Some(created), wrote: true });
         };
-        let labels = merged_map(&string_map(&live, "labels"), &string_map(&required, "labels"));
-        let annotations = merged_map(&string_map(&live, "annotations"), &string_map(&required, "annotations"));
+        let live_labels = string_map(&live, "labels");
+        let live_annotations = string_map(&live, "annotations");
+        let labels = merged_map(&live_labels, &string_map(&required, "labels"));
+        let annotations = merged_map(&live_annotations, &string_map(&required, "annotations"));
         let refs = merged_owner_refs(&live, target.owner, target.owned);
         let mut body = required.clone();
         if let Some(map) = body.as_object_mut() {
             map.remove("metadata");
             map.remove("status");
         }
-        let same = labels == string_map(&live, "labels")
-            && annotations == string_map(&live, "annotations")
-            && refs.is_none()
-            && is_subset(&body, &live);
+        let same =
+            labels == live_labels && annotations == live_annotations && refs.is_none() && is_subset(&body, &live);
         if same {
             return Ok(Applied { live: Some(live), wrote: false });
         }

@@ -119,7 +119,7 @@ impl WorkSpec {
     pub fn of(work: &Value) -> Result<WorkSpec, String> {
         match work.get("spec") {
             None | Some(Value::Null) => Ok(WorkSpec::default()),
-            Some(spec) => serde_json::from_value(spec.clone()).map_err(|e| format!("cannot read spec: {e}")),
+            Some(spec) => WorkSpec::deserialize(spec).map_err(|e| format!("cannot read spec: {e}")),
         }
     }
 

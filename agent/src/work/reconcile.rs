@@ -67,16 +67,17 @@ async fn reconcile_work(engine: &Engine, name: &str, work: &Value) -> Option<Dur
             return None;
         }
     };
+    let mut wanted = finalizers(work);
+    let has_finalizer = wanted.iter().any(|f| f == WORK_FINALIZER);
     if deleting(work) {
-        if !finalizers(work).iter().any(|f| f == WORK_FINALIZER) {
+        if !has_finalizer {
             return None;
         }
         return finalize_work(engine, name, work, &spec).await;
     }
     // Like OCM, nothing is applied before the finalizer is there: it is what guarantees the
     // agent a say when the work is deleted.
-    if !finalizers(work).iter().any(|f| f == WORK_FINALIZER) {
-        let mut wanted = finalizers(work);
+    if !has_finalizer {
         wanted.push(WORK_FINALIZER.to_string());
         return match engine.patch_finalizers(work, wanted).await {
             // The new version comes back through the store and is processed again.
@@ -228,9 +229,7 @@ async fn apply_one(
     let mut transient = false;
     let outcome = if complete {
         result.applied = AppliedState::Skipped;
-        let read_only =
-            super::manifest::UpdateStrategy { type_: super::manifest::READ_ONLY.to_string(), ..Default::default() };
-        apply::apply(&Target { strategy: Some(&read_only), ..target }).await
+        target.read().await.map(|live| apply::Applied { live, wrote: false })
     } else {
         apply::apply(&target).await
     };
