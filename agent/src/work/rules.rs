@@ -31,7 +31,7 @@
 
 use flotilla_apimachinery::cel::json_to_cel;
 use flotilla_apimachinery::json_kind;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -242,12 +242,29 @@ pub fn well_known_condition(group: &str, kind: &str, condition: &str) -> Option<
 /// error: …` followed by the source snippet, like cel-go's). `cel-parser` panics on some
 /// truncated inputs (`a ==`, an unterminated string): that is a syntax error too, never a
 /// crash of the agent.
+/// Programs by source text, shared by every work: the same rules are compiled again on every
+/// pass over a work (each resync), and parsing is most of a rule's cost. Bounded: cleared
+/// when it holds this many (rules change rarely, so it refills with the ones in use).
+const COMPILED_CACHE_SIZE: usize = 1024;
+
 fn compile(source: &str) -> Compiled {
-    match catch_unwind(|| Program::compile(source)) {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Compiled>>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let lock = || cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(hit) = lock().get(source) {
+        return hit.clone();
+    }
+    let compiled = match catch_unwind(|| Program::compile(source)) {
         Ok(Ok(program)) => Ok(Arc::new(program)),
         Ok(Err(errors)) => Err(errors.to_string()),
         Err(_) => Err(format!("ERROR: <input>: Syntax error: cannot parse {source:?}")),
+    };
+    let mut cache = lock();
+    if cache.len() >= COMPILED_CACHE_SIZE {
+        cache.clear();
     }
+    cache.insert(source.to_string(), compiled.clone());
+    compiled
 }
 
 /// How running a program went.
