@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use flotilla_agent::work::manifest_works;
 use flotilla_agent::{AgentOptions, SpokeSource};
+use flotilla_registration::conditions;
 use flotilla_registration::names::{CLUSTER_NAME_LABEL, CONDITION_AVAILABLE, CONDITION_JOINED};
 use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
@@ -137,7 +138,7 @@ async fn story(
     let names = ClusterNames { names: SPOKES.iter().map(|s| s.to_string()).collect() };
     registration_cmds::accept(&hub, names).await?;
     wait_for_clusters(&hub, agents, "to be joined and available", |cluster| {
-        condition_is_true(cluster, CONDITION_JOINED) && condition_is_true(cluster, CONDITION_AVAILABLE)
+        conditions::is_true(cluster, CONDITION_JOINED) && conditions::is_true(cluster, CONDITION_AVAILABLE)
     })
     .await?;
     println!("\nEach agent now holds a client certificate for its own cluster only, and renews its lease:");
@@ -221,13 +222,6 @@ async fn story(
     Ok(())
 }
 
-fn condition_is_true(cluster: &Value, type_: &str) -> bool {
-    cluster
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|conditions| conditions.iter().any(|c| c["type"] == type_ && c["status"] == "True"))
-}
-
 /// Waits until every demo cluster's agent has asked for its certificate.
 async fn wait_for_csrs(hub: &Session, agents: &mut Agents) -> anyhow::Result<()> {
     let api: Api<DynamicObject> = Api::all_with(hub.client.clone(), &registration_cmds::csrs());
@@ -250,7 +244,6 @@ async fn wait_for_csrs(hub: &Session, agents: &mut Agents) -> anyhow::Result<()>
     }
 }
 
-/// Sleeps a little before the next poll; fails when `deadline` passed or an agent stopped.
 const APP_WORK: &str = "web";
 
 fn placements() -> kube::api::ApiResource {
@@ -424,6 +417,7 @@ async fn wait_for_works(hub: &Session, agents: &mut Agents) -> anyhow::Result<()
     }
 }
 
+/// Sleeps a little before the next poll; fails when `deadline` passed or an agent stopped.
 async fn pause(agents: &mut Agents, deadline: tokio::time::Instant, waiting_for: &str) -> anyhow::Result<()> {
     if tokio::time::Instant::now() >= deadline {
         bail!("gave up after {STEP_TIMEOUT:?} waiting for {waiting_for}");

@@ -1,12 +1,10 @@
 //! Clusters as the host knows them, and their projection to what a plugin declared it reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::bindings::flotilla::types::types::{
     Cluster, ClusterBatch, Reads, ResourceColumn, ResourceQuantity, StringColumn,

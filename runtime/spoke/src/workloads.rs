@@ -218,15 +218,15 @@ impl Simulator {
         let uid = meta::uid(obj);
         let generation = meta::generation(obj);
         let mut pending = self.pending();
-        let entry = pending.entry(key.to_string()).or_insert_with(|| Pending {
-            uid: uid.to_string(),
-            generation,
-            since: Instant::now(),
-        });
-        if entry.uid != uid || entry.generation != generation {
-            *entry = Pending { uid: uid.to_string(), generation, since: Instant::now() };
-        }
-        delay.saturating_sub(entry.since.elapsed())
+        let since = match pending.get(key) {
+            Some(p) if p.uid == uid && p.generation == generation => p.since,
+            _ => {
+                let since = Instant::now();
+                pending.insert(key.to_string(), Pending { uid: uid.to_string(), generation, since });
+                since
+            }
+        };
+        delay.saturating_sub(since.elapsed())
     }
 
     async fn nodes(&self) -> Result<Vec<Value>, ApiError> {
@@ -375,6 +375,15 @@ impl Sim<'_> {
         self.spec(pointer).and_then(Value::as_i64)
     }
 
+    /// Ready and available counts out of `n`: all once ready; otherwise what the status
+    /// reported (pods of the previous rollout keep serving while the new ones start).
+    fn ready_available(&self, stage: Stage, n: i64, ready: &str, available: &str) -> (i64, i64) {
+        match stage {
+            Stage::Ready => (n, n),
+            Stage::Starting | Stage::Failed => (self.prev_int(ready).min(n), self.prev_int(available).min(n)),
+        }
+    }
+
     /// `spec.replicas`, 1 when unset (the API default).
     fn replicas(&self) -> i64 {
         self.spec_int("/replicas").unwrap_or(1).max(0)
@@ -460,13 +469,7 @@ impl Sim<'_> {
     fn deployment(&self, stage: Stage) -> Value {
         let n = self.replicas();
         let rs = format!("{}-{}", meta::name(self.obj), self.template_hash());
-        let (ready, available) = match stage {
-            Stage::Ready => (n, n),
-            // Pods of the previous rollout keep serving while the new ones start.
-            Stage::Starting | Stage::Failed => {
-                (self.prev_int("readyReplicas").min(n), self.prev_int("availableReplicas").min(n))
-            }
-        };
+        let (ready, available) = self.ready_available(stage, n, "readyReplicas", "availableReplicas");
         let minimum = (n - self.max_unavailable(n)).max(0);
         let available_condition = if available >= minimum {
             self.condition(
@@ -543,12 +546,7 @@ impl Sim<'_> {
     fn stateful_set(&self, stage: Stage) -> Value {
         let n = self.replicas();
         let revision = format!("{}-{}", meta::name(self.obj), self.template_hash());
-        let (ready, available) = match stage {
-            Stage::Ready => (n, n),
-            Stage::Starting | Stage::Failed => {
-                (self.prev_int("readyReplicas").min(n), self.prev_int("availableReplicas").min(n))
-            }
-        };
+        let (ready, available) = self.ready_available(stage, n, "readyReplicas", "availableReplicas");
         json!({
             "observedGeneration": meta::generation(self.obj),
             "replicas": n,
@@ -564,12 +562,7 @@ impl Sim<'_> {
 
     fn replica_set(&self, stage: Stage) -> Value {
         let n = self.replicas();
-        let (ready, available) = match stage {
-            Stage::Ready => (n, n),
-            Stage::Starting | Stage::Failed => {
-                (self.prev_int("readyReplicas").min(n), self.prev_int("availableReplicas").min(n))
-            }
-        };
+        let (ready, available) = self.ready_available(stage, n, "readyReplicas", "availableReplicas");
         json!({
             "observedGeneration": meta::generation(self.obj),
             "replicas": n,
@@ -592,12 +585,7 @@ impl Sim<'_> {
 
     fn daemon_set(&self, stage: Stage) -> Value {
         let desired = self.scheduled_nodes();
-        let (ready, available) = match stage {
-            Stage::Ready => (desired, desired),
-            Stage::Starting | Stage::Failed => {
-                (self.prev_int("numberReady").min(desired), self.prev_int("numberAvailable").min(desired))
-            }
-        };
+        let (ready, available) = self.ready_available(stage, desired, "numberReady", "numberAvailable");
         let mut status = json!({
             "observedGeneration": meta::generation(self.obj),
             "currentNumberScheduled": desired,
