@@ -233,18 +233,30 @@ impl Simulator {
         Ok(self.storage.list(&self.resources[NODES_INDEX], None, &ListOptions::default()).await?.items)
     }
 
-    /// Converges one object's status; `Some(d)`: look again after `d`.
-    async fn sync(&self, workload: Workload, key: &str, obj: Value) -> Result<Option<Duration>, ApiError> {
+    /// Converges one object's status; `Some(d)`: look again after `d`. `nodes`: the Nodes, for
+    /// a DaemonSet (read here when the caller has not read them already).
+    async fn sync(
+        &self,
+        workload: Workload,
+        key: &str,
+        obj: Value,
+        nodes: Option<&[Value]>,
+    ) -> Result<Option<Duration>, ApiError> {
         if meta::deletion_timestamp(&obj).is_some() {
             self.forget(key);
             return Ok(None);
         }
-        let nodes = match workload {
-            Workload::DaemonSet => self.nodes().await?,
-            _ => Vec::new(),
+        let listed;
+        let nodes = match (workload, nodes) {
+            (Workload::DaemonSet, Some(nodes)) => nodes,
+            (Workload::DaemonSet, None) => {
+                listed = self.nodes().await?;
+                &listed[..]
+            }
+            _ => &[],
         };
         let now = now_rfc3339();
-        let sim = Sim { workload, obj: &obj, nodes: &nodes, now: &now };
+        let sim = Sim { workload, obj: &obj, nodes, now: &now };
         let mode = mode(&obj);
         if sim.settled(mode) {
             self.forget(key);
@@ -274,11 +286,13 @@ impl Simulator {
 
     async fn sync_all_daemon_sets(&self) -> Result<Option<Duration>, ApiError> {
         let listed = self.storage.list(self.resource(Workload::DaemonSet), None, &ListOptions::default()).await?;
+        // One list of the Nodes for every DaemonSet.
+        let nodes = self.nodes().await?;
         let mut again: Option<Duration> = None;
         let mut failed = None;
         for obj in listed.items {
             let key = key_of(Workload::DaemonSet, &obj);
-            match self.sync(Workload::DaemonSet, &key, obj).await {
+            match self.sync(Workload::DaemonSet, &key, obj, Some(&nodes)).await {
                 Ok(Some(d)) => again = Some(again.map_or(d, |a| a.min(d))),
                 Ok(None) => {}
                 Err(e) => failed = failed.or(Some(e)),
@@ -326,7 +340,7 @@ impl Reconciler for Simulator {
             return Ok(None);
         };
         match self.storage.get(self.resource(workload), Some(ns), name).await {
-            Ok(obj) => self.sync(workload, key, obj).await,
+            Ok(obj) => self.sync(workload, key, obj, None).await,
             Err(e) if e.code == 404 => {
                 self.forget(key);
                 Ok(None)
