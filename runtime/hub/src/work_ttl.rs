@@ -76,14 +76,19 @@ fn deadline(work: &Value) -> Result<Option<i64>, String> {
     if ttl <= 0 {
         return Ok(Some(i64::MIN));
     }
-    let list = conditions::of(work);
-    let since = conditions::find(&list, CONDITION_COMPLETE)
-        .and_then(|c| c.get("lastTransitionTime"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let completed = parse_rfc3339_millis(since)
+    let since = completed_at(work);
+    let completed = parse_rfc3339_millis(&since)
         .ok_or_else(|| format!("the Complete condition's lastTransitionTime {since:?} is not an RFC 3339 time"))?;
     Ok(Some(completed.saturating_add(ttl.saturating_mul(1000))))
+}
+
+/// The Complete condition's `lastTransitionTime`, empty when missing.
+fn completed_at(work: &Value) -> String {
+    conditions::find(&conditions::of(work), CONDITION_COMPLETE)
+        .and_then(|c| c.get("lastTransitionTime"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn now_millis() -> i64 {
@@ -140,11 +145,7 @@ impl Reconciler for CompletedWorkCleanup {
         };
         match self.storage.delete(&self.resource, Some(namespace), name, &opts).await {
             Ok(_) => {
-                let completed = conditions::find(&conditions::of(&work), CONDITION_COMPLETE)
-                    .and_then(|c| c.get("lastTransitionTime"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
+                let completed = completed_at(&work);
                 tracing::info!(
                     %namespace,
                     %name,

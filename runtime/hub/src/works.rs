@@ -108,7 +108,7 @@ impl ValidatingAdmission for ManifestWorkSizeLimit {
         if size <= self.limit {
             return Ok(());
         }
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let name = flotilla_apiserver::objects::meta::name(obj);
         tracing::info!(kind = %res.def.kind, name, size, limit = self.limit, "refused manifests over the size limit");
         let message = format!(
             "Too long: the manifests total {size} bytes ({}), more than the hub's limit of {} bytes ({}); split them \

@@ -20,6 +20,7 @@
 //! PlacementDecision of every placement for that would turn one decision into a storm of
 //! writes and watch events. The score is the one computed when the decision last changed.
 
+use flotilla_apiserver::objects::meta;
 use serde_json::{Map, Value, json};
 
 use flotilla_registration::conditions::{self, Condition};
@@ -86,8 +87,8 @@ pub fn owner_reference(placement: &Value) -> Value {
     json!({
         "apiVersion": API_VERSION,
         "kind": "Placement",
-        "name": str_at(placement, "/metadata/name"),
-        "uid": str_at(placement, "/metadata/uid"),
+        "name": meta::name(placement),
+        "uid": meta::uid(placement),
         "controller": true,
         "blockOwnerDeletion": true,
     })
@@ -106,13 +107,13 @@ pub fn decisions_json(decisions: &[Decision]) -> Value {
 /// A new PlacementDecision for a page (its status is written through the status
 /// subresource after the create, which ignores it).
 pub fn new_object(placement: &Value, page: &DecisionPage) -> Value {
-    let placement_name = str_at(placement, "/metadata/name");
+    let placement_name = meta::name(placement);
     json!({
         "apiVersion": API_VERSION,
         "kind": "PlacementDecision",
         "metadata": {
             "name": page.name,
-            "namespace": str_at(placement, "/metadata/namespace"),
+            "namespace": meta::namespace(placement).unwrap_or_default(),
             "labels": labels(placement_name, page),
             "ownerReferences": [owner_reference(placement)],
         },
@@ -125,13 +126,13 @@ pub fn new_object(placement: &Value, page: &DecisionPage) -> Value {
 pub fn metadata_matches(existing: &Value, placement: &Value, page: &DecisionPage) -> bool {
     let stored = existing.pointer("/metadata/labels").and_then(Value::as_object);
     let labels_match =
-        labels(str_at(placement, "/metadata/name"), page).iter().all(|(k, v)| stored.and_then(|s| s.get(k)) == Some(v));
+        labels(meta::name(placement), page).iter().all(|(k, v)| stored.and_then(|s| s.get(k)) == Some(v));
     labels_match && controlled_by(existing, placement)
 }
 
 /// Whether the Placement (by uid) is the controller owner of `obj`.
 fn controlled_by(obj: &Value, placement: &Value) -> bool {
-    let uid = str_at(placement, "/metadata/uid");
+    let uid = meta::uid(placement);
     owner_references(obj).iter().any(|r| {
         r.get("uid").and_then(Value::as_str) == Some(uid) && r.get("controller").and_then(Value::as_bool) == Some(true)
     })
@@ -145,7 +146,7 @@ fn owner_references(obj: &Value) -> Vec<Value> {
 /// controller (replacing a controller reference to anything else, such as an earlier
 /// Placement of the same name).
 pub fn with_metadata(mut existing: Value, placement: &Value, page: &DecisionPage) -> Value {
-    let placement_name = str_at(placement, "/metadata/name").to_string();
+    let placement_name = meta::name(placement).to_string();
     let mut refs = owner_references(&existing);
     refs.retain(|r| r.get("controller").and_then(Value::as_bool) != Some(true));
     refs.push(owner_reference(placement));
@@ -260,10 +261,6 @@ pub fn placement_status(placement: &Value, schedule: &Schedule, pages: &[Decisio
 
 fn condition<'a>(type_: &'a str, outcome: &'a ConditionOutcome) -> Condition<'a> {
     Condition { type_, status: outcome.status, reason: &outcome.reason, message: &outcome.message }
-}
-
-fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
 }
 
 #[cfg(test)]

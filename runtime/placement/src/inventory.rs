@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use cel_interpreter::Value as Cel;
 use flotilla_apimachinery::selector::LabelSelector;
+use flotilla_apiserver::objects::meta;
 use flotilla_plugin_host::{ClusterInfo, ClusterTable};
 use flotilla_registration::names::CLUSTER_SET_LABEL;
 use jiff::Timestamp;
@@ -201,12 +202,8 @@ impl std::fmt::Debug for Inventory {
     }
 }
 
-fn name_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()
-}
-
 fn namespace_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default()
+    meta::namespace(obj).unwrap_or_default()
 }
 
 /// Whether two versions of an object differ in anything but bookkeeping
@@ -362,7 +359,7 @@ impl Inventory {
     /// Adds or updates a ManagedClusterSet: every cluster's membership of it is computed
     /// again. Affects the namespaces bound to it.
     pub fn upsert_cluster_set(&mut self, set: &Value) -> Affected {
-        let name = name_of(set).to_string();
+        let name = meta::name(set).to_string();
         if name.is_empty() {
             return Affected::default();
         }
@@ -404,7 +401,7 @@ impl Inventory {
     /// Adds or updates a ManagedClusterSetBinding (named as the set it binds). Affects the
     /// placements of its namespace.
     pub fn upsert_binding(&mut self, binding: &Value) -> Affected {
-        let (ns, name) = (namespace_of(binding).to_string(), name_of(binding).to_string());
+        let (ns, name) = (namespace_of(binding).to_string(), meta::name(binding).to_string());
         if ns.is_empty() || name.is_empty() {
             return Affected::default();
         }
@@ -440,7 +437,7 @@ impl Inventory {
     /// Adds or updates an AddOnPlacementScore (in the namespace of the cluster it scores).
     /// Affects the placements that can select that cluster.
     pub fn upsert_addon_score(&mut self, score: &Value) -> Affected {
-        let (cluster, name) = (namespace_of(score).to_string(), name_of(score).to_string());
+        let (cluster, name) = (namespace_of(score).to_string(), meta::name(score).to_string());
         if cluster.is_empty() || name.is_empty() {
             return Affected::default();
         }
