@@ -9,9 +9,15 @@
 //! - `parseJSON(string)` parses a JSON document into a CEL value;
 //! - a result other than `true`, or an evaluation error, does not match.
 //!
-//! The interpreter is `cel-interpreter`, which parses without type checking: a reference to
-//! an unknown function or field fails at evaluation (the cluster does not match), not at
-//! compile time. Each expression is compiled once per text and kept.
+//! - the Kubernetes CEL libraries OCM's environment has: semver, quantity and the string
+//!   extensions ([`crate::cel_library`]).
+//!
+//! The interpreter is `cel-interpreter`, which parses without type checking. As cel-go's
+//! checker does, compiling refuses a reference to a variable other than `managedCluster` (and
+//! the comprehensions' own) or to a function the environment does not have: `undeclared
+//! reference to 'x'`, so the Placement is `PlacementMisconfigured`. A field the cluster does
+//! not have is an evaluation error (the cluster does not match), as in OCM, where
+//! `managedCluster` is dynamically typed. Each expression is compiled once per text and kept.
 //!
 //! Results are memoized per cluster version: an expression that does not call `scores`
 //! depends on the ManagedCluster alone, so its result is kept beside the cluster until the
@@ -75,6 +81,9 @@ impl CelCache {
             return c.clone();
         }
         let compiled = match catch_unwind(|| Program::compile(source)) {
+            Ok(Ok(_)) if let Err(name) = check_references(source) => {
+                Err(format!("compilation failed: ERROR: <input>: undeclared reference to '{name}' (in container '')"))
+            }
             Ok(Ok(program)) => {
                 let uses_scores = program.references().has_function("scores");
                 let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -93,16 +102,113 @@ impl CelCache {
     }
 }
 
-/// The root scope: the interpreter's standard library plus OCM's `scores` and `parseJSON`.
-/// Built once per process.
+/// The root scope: the interpreter's standard library, OCM's `scores` and `parseJSON`, and
+/// the Kubernetes libraries. Built once per process.
 fn root() -> &'static Context<'static> {
     static ROOT: OnceLock<Context<'static>> = OnceLock::new();
     ROOT.get_or_init(|| {
         let mut ctx = Context::default();
         ctx.add_function("scores", scores);
         ctx.add_function("parseJSON", parse_json);
+        crate::cel_library::register(&mut ctx);
         ctx
     })
+}
+
+/// The functions of `cel-interpreter`'s standard library (`Context::default`, with its
+/// `regex` and `chrono` features), and the macros the parser expands.
+const STANDARD_FUNCTIONS: &[&str] = &[
+    "contains",
+    "size",
+    "max",
+    "min",
+    "startsWith",
+    "endsWith",
+    "string",
+    "bytes",
+    "double",
+    "int",
+    "uint",
+    "matches",
+    "duration",
+    "timestamp",
+    "getFullYear",
+    "getMonth",
+    "getDayOfYear",
+    "getDayOfMonth",
+    "getDate",
+    "getDayOfWeek",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
+    "has",
+    "all",
+    "exists",
+    "exists_one",
+    "map",
+    "filter",
+];
+
+fn declared_function(name: &str) -> bool {
+    // Operators are named by their syntax (`_==_`, `@in`, `!_`).
+    !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || name.starts_with('_')
+        || matches!(name, "scores" | "parseJSON")
+        || STANDARD_FUNCTIONS.contains(&name)
+        || crate::cel_library::FUNCTIONS.contains(&name)
+}
+
+/// The first name an expression references that the environment does not declare.
+fn check_references(source: &str) -> Result<(), String> {
+    use cel_parser::ast::{EntryExpr, Expr};
+    fn walk<'e>(e: &'e cel_parser::Expression, bound: &mut Vec<&'e str>) -> Result<(), String> {
+        match &e.expr {
+            Expr::Ident(name) => {
+                if name == "managedCluster" || name.starts_with('@') || bound.contains(&name.as_str()) {
+                    Ok(())
+                } else {
+                    Err(name.clone())
+                }
+            }
+            Expr::Call(call) => {
+                if !declared_function(&call.func_name) {
+                    return Err(call.func_name.clone());
+                }
+                if let Some(t) = &call.target {
+                    walk(t, bound)?;
+                }
+                call.args.iter().try_for_each(|a| walk(a, bound))
+            }
+            Expr::Comprehension(c) => {
+                walk(&c.iter_range, bound)?;
+                walk(&c.accu_init, bound)?;
+                let depth = bound.len();
+                bound.push(&c.iter_var);
+                bound.extend(c.iter_var2.as_deref());
+                bound.push(&c.accu_var);
+                let inner = [&c.loop_cond, &c.loop_step, &c.result].into_iter().try_for_each(|part| walk(part, bound));
+                bound.truncate(depth);
+                inner
+            }
+            Expr::List(l) => l.elements.iter().try_for_each(|x| walk(x, bound)),
+            Expr::Map(m) => m.entries.iter().try_for_each(|entry| match &entry.expr {
+                EntryExpr::MapEntry(kv) => walk(&kv.key, bound).and_then(|()| walk(&kv.value, bound)),
+                EntryExpr::StructField(f) => walk(&f.value, bound),
+            }),
+            Expr::Struct(st) => st.entries.iter().try_for_each(|entry| match &entry.expr {
+                EntryExpr::MapEntry(kv) => walk(&kv.key, bound).and_then(|()| walk(&kv.value, bound)),
+                EntryExpr::StructField(f) => walk(&f.value, bound),
+            }),
+            Expr::Select(sel) => walk(&sel.operand, bound),
+            Expr::Literal(_) | Expr::Unspecified => Ok(()),
+        }
+    }
+    // The program compiled, so this parse succeeds; if it does not, evaluation reports it.
+    match catch_unwind(|| cel_parser::Parser::default().parse(source)) {
+        Ok(Ok(ast)) => walk(&ast, &mut Vec::new()),
+        _ => Ok(()),
+    }
 }
 
 /// `managedCluster.scores(name)`.
@@ -285,6 +391,67 @@ mod tests {
         );
         assert_eq!(r, Err((1, Mismatch::False)));
         assert!(!asked.get());
+    }
+
+    #[test]
+    fn the_kubernetes_libraries_are_there() {
+        let cache = CelCache::default();
+        let mc = json_to_cel(&json!({
+            "metadata": {"name": "c1", "labels": {"version": "v1.31"}},
+            "status": {"allocatable": {"cpu": "7500m", "memory": "16Gi"}, "version": {"kubernetes": "v1.31.2"}}
+        }));
+        let yes = [
+            r#"semver("1.31.2").isGreaterThan(semver("1.31.0"))"#,
+            r#"semver(managedCluster.status.version.kubernetes, true).minor() == 31"#,
+            r#"semver(managedCluster.metadata.labels.version, true) == semver("1.31.0")"#,
+            r#"semver("1.2.3-rc.1").isLessThan(semver("1.2.3")) && semver("2.0.0").compareTo(semver("1.9.9")) == 1"#,
+            r#"!isSemver("v1.2.3") && isSemver("v1.2.3", true) && semver("1.2.3").major() == 1 && semver("1.2.3").patch() == 3"#,
+            r#"quantity(managedCluster.status.allocatable.memory).isGreaterThan(quantity("8Gi"))"#,
+            r#"quantity(managedCluster.status.allocatable.cpu).compareTo(quantity("8")) == -1"#,
+            r#"quantity("7500m").add(quantity("500m")).asInteger() == 8 && quantity("1").sub(2).sign() == -1"#,
+            r#"!quantity("1500m").isInteger() && quantity("1500m").asApproximateFloat() == 1.5 && isQuantity("2Gi") && !isQuantity("2 Gi")"#,
+            r#"" Eu-West ".trim().lowerAscii() == "eu-west" && "a,b".split(",").join("-") == "a-b""#,
+            r#""eu-west-1".replace("-", "_") == "eu_west_1" && "eu-west".indexOf("west") == 3 && "x".upperAscii() == "X""#,
+        ];
+        for e in yes {
+            assert_eq!(matches(&[compile(&cache, e)], || &mc, None, || Cel::Null), Ok(()), "{e}");
+        }
+        // A bad argument is an evaluation error: the cluster does not match.
+        for e in [
+            r#"semver("1.2").major() == 1"#,
+            r#"quantity("lots").sign() == 1"#,
+            r#"quantity("1500m").asInteger() == 1"#,
+        ] {
+            let r = matches(&[compile(&cache, e)], || &mc, None, || Cel::Null);
+            assert!(matches!(r, Err((0, Mismatch::Error(_)))), "{e}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn undeclared_references_do_not_compile() {
+        let cache = CelCache::default();
+        for (bad, name) in [
+            ("cluster.metadata.name == 'a'", "cluster"),
+            ("managedCluster.metadata.labels.exists(k, k == other)", "other"),
+            ("nosuchfunction(managedCluster) == 1", "nosuchfunction"),
+            ("managedCluster.metadata.name.reverse() == 'a'", "reverse"),
+        ] {
+            let e = cache.compile(bad).err().unwrap_or_default();
+            assert_eq!(
+                e,
+                format!("compilation failed: ERROR: <input>: undeclared reference to '{name}' (in container '')"),
+                "{bad}"
+            );
+        }
+        // Comprehension variables are declared inside their macro, and every library is known.
+        for good in [
+            "managedCluster.metadata.labels.exists(k, k.startsWith('env'))",
+            "[1, 2].map(x, x * 2).all(y, y > 0) && {'a': 1}.exists_one(k, k == 'a')",
+            "has(managedCluster.metadata.labels) && managedCluster.metadata.name.matches('^c')",
+            "managedCluster.scores('s').size() > 0 && parseJSON('{}').size() == 0",
+        ] {
+            assert!(cache.compile(good).is_ok(), "{good}: {:?}", cache.compile(good).err());
+        }
     }
 
     #[test]

@@ -132,8 +132,10 @@ fn revision(obj: &Value) -> i64 {
 struct PlacementEntry {
     /// The newest resourceVersion seen (from an event or the controller's own write).
     revision: i64,
-    /// `{metadata: {namespace, name}, spec: {clusterSets}}`, for [`crate::Affected::affects`].
+    /// `{metadata: {namespace, name}, spec: {clusterSets}}` and what its predicates can
+    /// select, for [`crate::Affected::affects_with`].
     selector: Value,
+    reach: crate::Reach,
     /// The WasmPlugins it names.
     plugins: BTreeSet<String>,
 }
@@ -244,7 +246,7 @@ impl State {
         }
         for ns in &affected.namespaces {
             for (name, entry) in self.placements.get(ns).into_iter().flatten() {
-                if affected.affects(&entry.selector) {
+                if affected.affects_with(&entry.selector, &entry.reach) {
                     keys.insert(queue_key(ns, name));
                 }
             }
@@ -370,7 +372,9 @@ impl PlacementController {
             "metadata": {"namespace": ns, "name": name},
             "spec": {"clusterSets": obj.pointer("/spec/clusterSets").cloned().unwrap_or(Value::Null)},
         });
-        entries.insert(name.to_string(), PlacementEntry { revision: seen, selector, plugins: plugin_names(obj) });
+        let entry =
+            PlacementEntry { revision: seen, selector, reach: crate::Reach::of(obj), plugins: plugin_names(obj) };
+        entries.insert(name.to_string(), entry);
         vec![queue_key(ns, name)]
     }
 
@@ -409,14 +413,21 @@ impl PlacementController {
     fn plugin_event(&self, obj: &Value, deleted: bool) -> Vec<String> {
         let name = meta::name(obj);
         let mut state = self.state();
-        let changed = if deleted {
-            state.plugin_specs.remove(name).is_some()
-        } else {
-            let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-            state.plugin_specs.insert(name.to_string(), spec.clone()).is_none_or(|before| before != spec)
+        let spec = (!deleted).then(|| obj.get("spec").cloned().unwrap_or(Value::Null));
+        let before = match &spec {
+            Some(spec) => state.plugin_specs.insert(name.to_string(), spec.clone()),
+            None => state.plugin_specs.remove(name),
         };
-        if !changed {
+        if before == spec || (deleted && before.is_none()) {
             return Vec::new();
+        }
+        // The configurations validated by the component it named are kept no longer (a
+        // component another WasmPlugin still names validates them again on first use).
+        let digest_of = |spec: &Value| spec.get("digest").and_then(Value::as_str).map(str::to_string);
+        if let Some(old) = before.as_ref().and_then(digest_of)
+            && spec.as_ref().and_then(digest_of).as_deref() != Some(old.as_str())
+        {
+            self.inventory().forget_plugin(&old);
         }
         let mut keys = Vec::new();
         for (ns, placements) in &state.placements {

@@ -35,16 +35,72 @@ impl PlacementKey {
     }
 }
 
-/// Which placements a change can affect. A placement is affected when it is in one of
-/// `namespaces` and its `spec.clusterSets` is empty or names one of `cluster_sets` (all sets
-/// when `cluster_sets` is `None`), or when it is one of `placements` (those that have the
-/// cluster among their decisions). Use [`Affected::affects`].
+/// Which placements a change can affect. A placement is affected when it is one of
+/// `placements` (those that have the cluster among their decisions), or when it is in one of
+/// `namespaces`, its `spec.clusterSets` is empty or names one of `cluster_sets` (all sets
+/// when `cluster_sets` is `None`), and its predicates can reach one of `cluster_states`
+/// (any placement when that is `None`). Use [`Affected::affects`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Affected {
     pub namespaces: BTreeSet<String>,
     /// `None`: any placement in `namespaces`, whatever its cluster sets.
     pub cluster_sets: Option<BTreeSet<String>>,
     pub placements: BTreeSet<PlacementKey>,
+    /// For a cluster's change: its labels and claims before and after. A placement that does
+    /// not hold the cluster and whose predicates select neither state can neither gain nor
+    /// lose it, so its decisions stand.
+    pub cluster_states: Option<Vec<ClusterLabels>>,
+}
+
+/// A cluster's labels and claims, as predicates see them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterLabels {
+    pub labels: BTreeMap<String, String>,
+    pub claims: BTreeMap<String, String>,
+}
+
+impl ClusterLabels {
+    fn of(info: &ClusterInfo) -> ClusterLabels {
+        ClusterLabels { labels: info.labels.clone(), claims: info.claims.clone() }
+    }
+}
+
+/// Which clusters a placement's predicates can select, by their label and claim selectors
+/// alone: a cluster they do not select is out whatever the CEL expressions and plugin filters
+/// say, so only the selectors are needed to tell which cluster changes concern it.
+#[derive(Clone, Debug)]
+pub struct Reach {
+    /// Per predicate (ORed): its label and claim selectors. `None`: every cluster (no
+    /// predicates, or selectors that do not parse: the schedule reports those).
+    predicates: Option<Vec<(LabelSelector, LabelSelector)>>,
+}
+
+impl Reach {
+    /// The reach of a Placement object (its `spec.predicates`).
+    pub fn of(placement: &Value) -> Reach {
+        let items = placement.pointer("/spec/predicates").and_then(Value::as_array).filter(|a| !a.is_empty());
+        let predicates = items.and_then(|items| {
+            items
+                .iter()
+                .map(|p| {
+                    let sel = p.get("requiredClusterSelector").unwrap_or(&Value::Null);
+                    Some((
+                        crate::spec::label_selector(sel.get("labelSelector")).ok()?,
+                        crate::spec::claim_selector(sel.get("claimSelector")).ok()?,
+                    ))
+                })
+                .collect::<Option<Vec<_>>>()
+        });
+        Reach { predicates }
+    }
+
+    /// Whether a cluster with these labels and claims passes one of the predicates' selectors.
+    pub fn reaches(&self, cluster: &ClusterLabels) -> bool {
+        let Some(predicates) = &self.predicates else { return true };
+        predicates
+            .iter()
+            .any(|(labels, claims)| labels.matches_map(&cluster.labels) && claims.matches_map(&cluster.claims))
+    }
 }
 
 impl Affected {
@@ -54,6 +110,13 @@ impl Affected {
 
     /// Whether `placement` (a Placement object) has to be scheduled again.
     pub fn affects(&self, placement: &Value) -> bool {
+        let reach = if self.cluster_states.is_some() { Reach::of(placement) } else { Reach { predicates: None } };
+        self.affects_with(placement, &reach)
+    }
+
+    /// [`affects`](Self::affects) with the placement's [`Reach`] computed beforehand (the
+    /// controller keeps it per placement).
+    pub fn affects_with(&self, placement: &Value, reach: &Reach) -> bool {
         let ns = placement.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
         let name = placement.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
         if self.placements.contains(&PlacementKey::new(ns, name)) {
@@ -62,17 +125,32 @@ impl Affected {
         if !self.namespaces.contains(ns) {
             return false;
         }
-        let Some(sets) = &self.cluster_sets else { return true };
-        let wanted: Vec<&str> = placement
-            .pointer("/spec/clusterSets")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        wanted.is_empty() || wanted.iter().any(|s| sets.contains(*s))
+        if let Some(sets) = &self.cluster_sets {
+            let wanted: Vec<&str> = placement
+                .pointer("/spec/clusterSets")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if !(wanted.is_empty() || wanted.iter().any(|s| sets.contains(*s))) {
+                return false;
+            }
+        }
+        self.cluster_states.as_ref().is_none_or(|states| states.iter().any(|s| reach.reaches(s)))
     }
 
     /// Both changes together.
     pub fn merge(&mut self, other: Affected) {
+        // Narrowing by cluster states holds only when every namespace-wide part is a
+        // cluster's change.
+        self.cluster_states = match (self.cluster_states.take(), other.cluster_states) {
+            (Some(mut a), Some(b)) => {
+                a.extend(b);
+                Some(a)
+            }
+            (None, states) if self.namespaces.is_empty() => states,
+            (states, None) if other.namespaces.is_empty() => states,
+            _ => None,
+        };
         self.namespaces.extend(other.namespaces);
         self.placements.extend(other.placements);
         self.cluster_sets = match (self.cluster_sets.take(), other.cluster_sets) {
@@ -285,15 +363,20 @@ impl Inventory {
     /// bound to a set the cluster is in, and those that selected it.
     pub fn placements_affected_by_cluster(&self, cluster: &str) -> Affected {
         let sets: BTreeSet<String> = self.sets_of_cluster(cluster).into_iter().collect();
-        self.affected_by_sets(&sets, Some(cluster))
+        self.affected_by_sets(&sets, Some(cluster), None)
     }
 
-    fn affected_by_sets(&self, sets: &BTreeSet<String>, cluster: Option<&str>) -> Affected {
+    fn affected_by_sets(
+        &self,
+        sets: &BTreeSet<String>,
+        cluster: Option<&str>,
+        cluster_states: Option<Vec<ClusterLabels>>,
+    ) -> Affected {
         let namespaces =
             sets.iter().filter_map(|s| self.bindings_by_set.get(s)).flat_map(|ns| ns.iter().cloned()).collect();
         let placements =
             cluster.and_then(|c| self.by_cluster.get(c)).map(|p| p.iter().cloned().collect()).unwrap_or_default();
-        Affected { namespaces, cluster_sets: Some(sets.clone()), placements }
+        Affected { namespaces, cluster_sets: Some(sets.clone()), placements, cluster_states }
     }
 
     fn sets_matching(&self, labels: &BTreeMap<String, String>) -> Vec<Arc<str>> {
@@ -310,12 +393,17 @@ impl Inventory {
         }
         let name = info.name.clone();
         let mut before: BTreeSet<String> = BTreeSet::new();
+        let mut states = vec![ClusterLabels::of(&info)];
         if let Some(row) = self.table.row_of(&name) {
-            let unchanged = self.table.clusters()[row].object.as_ref().is_some_and(|o| same_object(o, managed_cluster));
-            if unchanged {
+            let old = &self.table.clusters()[row];
+            if old.object.as_ref().is_some_and(|o| same_object(o, managed_cluster)) {
                 return Affected::default();
             }
             before = self.side[row].sets.iter().map(|s| s.to_string()).collect();
+            let old = ClusterLabels::of(old);
+            if old != states[0] {
+                states.push(old);
+            }
         }
         let side = Side {
             taints: Taint::list_of(managed_cluster),
@@ -335,14 +423,15 @@ impl Inventory {
             }
         }
         debug_assert_eq!(self.side.len(), self.table.len());
-        self.affected_by_sets(&sets, Some(&name))
+        self.affected_by_sets(&sets, Some(&name), Some(states))
     }
 
     /// Removes a ManagedCluster (deleted for good; a terminating one is an update).
     pub fn remove_cluster(&mut self, name: &str) -> Affected {
         let Some(row) = self.table.row_of(name) else { return Affected::default() };
         let sets: BTreeSet<String> = self.side[row].sets.iter().map(|s| s.to_string()).collect();
-        let affected = self.affected_by_sets(&sets, Some(name));
+        let states = vec![ClusterLabels::of(&self.table.clusters()[row])];
+        let affected = self.affected_by_sets(&sets, Some(name), Some(states));
         self.table.remove(name);
         // The table moved its last row into `row`; so does `side`.
         self.side.swap_remove(row);
@@ -394,7 +483,7 @@ impl Inventory {
         Affected {
             namespaces: self.bindings_by_set.get(set).cloned().unwrap_or_default(),
             cluster_sets: Some(BTreeSet::from([set.to_string()])),
-            placements: BTreeSet::new(),
+            ..Affected::default()
         }
     }
 
@@ -410,7 +499,7 @@ impl Inventory {
         if !added {
             return Affected::default();
         }
-        Affected { namespaces: BTreeSet::from([ns]), cluster_sets: None, placements: BTreeSet::new() }
+        Affected { namespaces: BTreeSet::from([ns]), ..Affected::default() }
     }
 
     pub fn remove_binding(&mut self, namespace: &str, name: &str) -> Affected {
@@ -427,11 +516,7 @@ impl Inventory {
                 self.bindings_by_set.remove(name);
             }
         }
-        Affected {
-            namespaces: BTreeSet::from([namespace.to_string()]),
-            cluster_sets: None,
-            placements: BTreeSet::new(),
-        }
+        Affected { namespaces: BTreeSet::from([namespace.to_string()]), ..Affected::default() }
     }
 
     /// Adds or updates an AddOnPlacementScore (in the namespace of the cluster it scores).

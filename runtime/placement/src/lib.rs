@@ -18,6 +18,7 @@
 //! the types below are what the controller consumes. The scheduler may add fields.
 
 mod cel;
+mod cel_library;
 pub mod controller;
 pub mod decisions;
 mod explain;
@@ -32,7 +33,7 @@ mod taints;
 #[cfg(test)]
 mod tests;
 
-pub use inventory::{Affected, Inventory, PlacementKey};
+pub use inventory::{Affected, ClusterLabels, Inventory, PlacementKey, Reach};
 pub use plugins::{FailurePolicy, PluginResolver, ResolvedPlugin};
 pub use scheduler::{ScheduleOptions, schedule, schedule_with, scheduling_disabled};
 

@@ -32,7 +32,7 @@ pub(crate) struct Predicate {
 }
 
 /// A label selector object (`matchLabels`, `matchExpressions`); absent selects everything.
-fn label_selector(v: Option<&Value>) -> Result<LabelSelector, String> {
+pub(crate) fn label_selector(v: Option<&Value>) -> Result<LabelSelector, String> {
     match v {
         None | Some(Value::Null) => Ok(LabelSelector::everything()),
         Some(v) => LabelSelector::from_object(v),
@@ -40,7 +40,7 @@ fn label_selector(v: Option<&Value>) -> Result<LabelSelector, String> {
 }
 
 /// A claim selector: `matchExpressions` only, matched against the cluster's claims.
-fn claim_selector(v: Option<&Value>) -> Result<LabelSelector, String> {
+pub(crate) fn claim_selector(v: Option<&Value>) -> Result<LabelSelector, String> {
     let exprs = v.and_then(|c| c.get("matchExpressions")).filter(|e| !e.is_null());
     match exprs {
         None => Ok(LabelSelector::everything()),

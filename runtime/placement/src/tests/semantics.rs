@@ -363,6 +363,49 @@ fn changes_report_the_placements_they_affect() {
 }
 
 #[test]
+fn a_cluster_change_affects_only_placements_whose_selectors_reach_it() {
+    let mut inv = inventory(&envs());
+    let prod = placement(
+        json!({"predicates": [{"requiredClusterSelector": {"labelSelector": {"matchLabels": {"env": "prod"}}}}]}),
+    );
+    let mut gpu = placement(json!({"predicates": [
+        {"requiredClusterSelector": {"claimSelector": {"matchExpressions": [{"key": "gpu", "operator": "Exists"}]}}}]}));
+    gpu["metadata"]["name"] = json!("gpu");
+    let either = placement(json!({"predicates": [
+        {"requiredClusterSelector": {"labelSelector": {"matchLabels": {"env": "dev"}}}},
+        {"requiredClusterSelector": {"labelSelector": {"matchLabels": {"env": "qa"}}}}]}));
+    let everything = placement(json!({}));
+    let cel_only =
+        placement(json!({"predicates": [{"requiredClusterSelector": {"celSelector": {"celExpressions": ["false"]}}}]}));
+
+    // A new qa cluster: the qa predicate, and placements without label or claim selectors.
+    let a = inv.upsert_cluster(&mc("n1", json!({"env": "qa"}), &[]));
+    assert!(!a.affects(&prod) && !a.affects(&gpu));
+    assert!(a.affects(&either) && a.affects(&everything) && a.affects(&cel_only));
+    // qa -> prod: the placements that could select it before, and those that can now.
+    let mut moved = mc("n1", json!({"env": "prod"}), &[]);
+    moved["metadata"]["resourceVersion"] = json!("2");
+    let a = inv.upsert_cluster(&moved);
+    assert!(a.affects(&prod) && a.affects(&either) && !a.affects(&gpu));
+    // Only its taints change: those that can select it as it is.
+    let mut tainted = moved.clone();
+    tainted["metadata"]["resourceVersion"] = json!("3");
+    tainted["spec"]["taints"] = json!([{"key": "k", "effect": "NoSelect"}]);
+    let a = inv.upsert_cluster(&tainted);
+    assert!(a.affects(&prod) && !a.affects(&either) && !a.affects(&gpu));
+    // A placement that holds the cluster is affected whatever its selectors say now.
+    inv.set_decisions(NS, "gpu", vec!["n1".to_string()]);
+    let a = inv.remove_cluster("n1");
+    assert!(a.affects(&gpu), "it held the cluster");
+    assert!(!a.affects(&either));
+    // Changes that are not a cluster's are not narrowed, and neither is a merge with one.
+    let mut a = inv.upsert_cluster(&mc("n2", json!({"env": "qa"}), &[]));
+    assert!(!a.affects(&prod));
+    a.merge(inv.remove_binding(NS, "global"));
+    assert!(a.affects(&prod));
+}
+
+#[test]
 fn the_disable_annotation_is_recognised() {
     let mut p = placement(json!({}));
     assert!(!crate::scheduling_disabled(&p));
