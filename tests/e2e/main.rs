@@ -7,6 +7,7 @@ mod common;
 mod bad_input;
 mod cli;
 mod durability;
+mod hub_ha;
 mod hub_kubectl;
 mod kube_client;
 mod placement;

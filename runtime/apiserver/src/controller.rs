@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use flotilla_apimachinery::ApiError;
+use flotilla_store::Store;
 use futures::StreamExt;
 use futures::stream::{BoxStream, SelectAll};
 use serde_json::Value;
@@ -83,14 +84,61 @@ impl Queue {
     }
 }
 
+/// Which store's controllers wait for leadership, and the leadership signal of each.
+/// Keyed by the store's address, so several servers in one process (tests) stay apart;
+/// the `Weak` tells a dead store from a new one at the same address.
+type Gates = Vec<(Weak<dyn Store>, watch::Receiver<bool>)>;
+static GATES: Mutex<Gates> = Mutex::new(Vec::new());
+
+/// With several hub replicas on one store, controllers must run on one replica at a time:
+/// from now on every controller [`run`] over `store` runs only while `leader` is true,
+/// starting when it becomes true and stopping (to restart from a fresh list when it is
+/// true again) when it becomes false. Controllers are level-triggered and restart-safe,
+/// so stopping one mid-reconcile is safe. Call before spawning the controllers.
+pub fn gate_on_leadership(store: &Arc<dyn Store>, leader: watch::Receiver<bool>) {
+    let mut gates = GATES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    gates.retain(|(weak, _)| weak.strong_count() > 0 && !std::ptr::addr_eq(weak.as_ptr(), Arc::as_ptr(store)));
+    gates.push((Arc::downgrade(store), leader));
+}
+
+fn gate_for(store: &Arc<dyn Store>) -> Option<watch::Receiver<bool>> {
+    let gates = GATES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    gates.iter().find(|(weak, _)| std::ptr::addr_eq(weak.as_ptr(), Arc::as_ptr(store))).map(|(_, rx)| rx.clone())
+}
+
 /// Runs `reconciler` until `shutdown` fires. Never panics; errors are logged and retried.
+/// If the store is gated ([`gate_on_leadership`]), runs only while this replica leads.
 pub async fn run<R: Reconciler>(reconciler: R, storage: Storage, mut shutdown: watch::Receiver<bool>) {
     let reconciler = Arc::new(reconciler);
+    let Some(mut leader) = gate_for(&storage.store) else {
+        run_until_stopped(reconciler, &storage, &mut shutdown).await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            led = leader.wait_for(|leads| *leads) => if led.is_err() { return },
+        }
+        tracing::info!(controller = reconciler.name(), "leading: controller starting");
+        tokio::select! {
+            _ = run_until_stopped(reconciler.clone(), &storage, &mut shutdown) => return,
+            lost = leader.wait_for(|leads| !*leads) => {
+                if lost.is_err() {
+                    return;
+                }
+                tracing::warn!(controller = reconciler.name(), "leadership lost: controller stopped");
+            }
+        }
+    }
+}
+
+async fn run_until_stopped<R: Reconciler>(reconciler: Arc<R>, storage: &Storage, shutdown: &mut watch::Receiver<bool>) {
+    let storage = storage.clone();
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match run_once(reconciler.as_ref(), &storage, &mut shutdown).await {
+        match run_once(reconciler.as_ref(), &storage, shutdown).await {
             Ok(Next::Stop) => return,
             Ok(Next::Restart) => tracing::debug!(controller = reconciler.name(), "resync"),
             Err(e) => {

@@ -216,7 +216,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub url: String,
     pub api: Arc<ApiServer>,
-    pub store: Arc<RedbStore>,
+    pub store: Arc<dyn Store>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -275,6 +275,13 @@ async fn wait_for_signal() {
 }
 
 pub async fn start(opts: HostOptions) -> Result<RunningServer, HostError> {
+    let store = RedbStore::open(&Layout::new(&opts.data_dir).store(), opts.store_options.clone())?;
+    start_with_store(opts, store).await
+}
+
+/// Like [`start`], on a store opened by the caller (the etcd store of a hub replica)
+/// instead of the embedded one in the data directory.
+pub async fn start_with_store(opts: HostOptions, store: Arc<dyn Store>) -> Result<RunningServer, HostError> {
     let layout = Layout::new(&opts.data_dir);
     ensure_pki(&layout, &opts.listen, &opts.extra_sans)?;
     let listener =
@@ -283,12 +290,10 @@ pub async fn start(opts: HostOptions) -> Result<RunningServer, HostError> {
     let url = server_url(&addr);
     write_admin_kubeconfig(&layout, &opts.kubeconfig_path, &opts.cluster_name, &url)?;
 
-    let store = RedbStore::open(&layout.store(), opts.store_options.clone())?;
     let registry = Registry::new(opts.kinds).map_err(|e| HostError::Kinds(e.to_string()))?;
     let mut admission = builtin_admission();
     admission.extend(opts.admission);
-    let storage = Storage::new(store.clone() as Arc<dyn Store>, registry, admission)
-        .with_validation(opts.extensions.validation.clone());
+    let storage = Storage::new(store.clone(), registry, admission).with_validation(opts.extensions.validation.clone());
     seed(&storage, &opts.seed).await?;
 
     let mut config = ServerConfig::new(addr.to_string());
@@ -308,7 +313,7 @@ pub async fn start(opts: HostOptions) -> Result<RunningServer, HostError> {
     let mut tasks = JoinSet::new();
     tasks.spawn(crate::gc::run(storage.clone(), Duration::from_secs(300), signal.clone()));
     tasks.spawn(crate::crds::run(storage.clone(), signal.clone()));
-    tasks.spawn(crate::compactor::run(store.clone() as Arc<dyn Store>, Duration::from_secs(300), signal.clone()));
+    tasks.spawn(crate::compactor::run(store.clone(), Duration::from_secs(300), signal.clone()));
     let material = TlsMaterial {
         cert_pem: layout.serving_chain()?,
         key_pem: read(&layout.serving_key())?,

@@ -120,6 +120,10 @@ pub struct HubArgs {
     /// etcd endpoints, comma-separated (with --store etcd).
     #[arg(long, value_name = "URLS", value_delimiter = ',', required_if_eq("store", "etcd"))]
     pub etcd_endpoints: Vec<String>,
+    /// Prefix of this hub's etcd keys (with --store etcd); hubs of different fleets on one
+    /// etcd use different prefixes.
+    #[arg(long, value_name = "PREFIX", default_value = "/flotilla/")]
+    pub etcd_prefix: String,
 }
 
 impl HubArgs {
@@ -242,6 +246,7 @@ mod tests {
         assert_eq!(hub.data_dir(), PathBuf::from("/d"));
         assert_eq!(hub.store, StoreKind::Etcd);
         assert_eq!(hub.etcd_endpoints, ["http://a:2379", "http://b:2379"]);
+        assert_eq!(hub.etcd_prefix, "/flotilla/");
         assert!(parse(&["hub", "serve", "--store", "etcd"]).is_err());
 
         let cli = parse(&["hub", "init"]).expect("hub init");

@@ -10,16 +10,29 @@ fn parse_listen(listen: &str) -> anyhow::Result<SocketAddr> {
     listen.parse().with_context(|| format!("--listen {listen:?} is not an ADDR:PORT such as 127.0.0.1:6443"))
 }
 
-fn check_store(args: &HubArgs) -> anyhow::Result<()> {
-    if args.store == StoreKind::Etcd {
-        bail!("--store etcd is not available yet (it comes with the high-availability work); use the embedded store");
+/// The store `hub serve` runs on.
+fn hub_store(args: &HubArgs) -> anyhow::Result<flotilla_hub::HubStore> {
+    match args.store {
+        StoreKind::Redb => Ok(flotilla_hub::HubStore::Embedded),
+        StoreKind::Etcd => {
+            if args.etcd_endpoints.is_empty() {
+                bail!("--store etcd needs --etcd-endpoints URL[,URL...]");
+            }
+            if !args.etcd_prefix.starts_with('/') || !args.etcd_prefix.ends_with('/') {
+                bail!("--etcd-prefix {:?} must start and end with '/'", args.etcd_prefix);
+            }
+            Ok(flotilla_hub::HubStore::Etcd {
+                endpoints: args.etcd_endpoints.clone(),
+                prefix: args.etcd_prefix.clone(),
+            })
+        }
     }
-    Ok(())
 }
 
 /// `flotilla hub init`: creates the data directory, CA, certificates and `DIR/admin.kubeconfig`.
 pub async fn hub_init(args: HubArgs) -> anyhow::Result<()> {
-    check_store(&args)?;
+    // The data directory is local even with etcd: each replica is initialized, and the first
+    // to serve shares its CA through etcd.
     let data_dir = args.data_dir();
     let listen = parse_listen(args.listen.as_deref().unwrap_or(flotilla_hub::DEFAULT_LISTEN))?;
     let config = flotilla_hub::HubConfig { extra_sans: args.san.clone(), ..flotilla_hub::HubConfig::new(listen) };
@@ -33,9 +46,9 @@ pub async fn hub_init(args: HubArgs) -> anyhow::Result<()> {
 
 /// `flotilla hub serve`: runs the hub until SIGINT/SIGTERM.
 pub async fn hub_serve(args: HubArgs) -> anyhow::Result<()> {
-    check_store(&args)?;
+    let store = hub_store(&args)?;
     let listen = args.listen.as_deref().map(parse_listen).transpose()?;
-    let hub = flotilla_hub::start(&args.data_dir(), listen).await?;
+    let hub = flotilla_hub::start_with_store(&args.data_dir(), listen, store).await?;
     eprintln!(
         "flotilla hub serving at {} (kubeconfig {})",
         hub.url,

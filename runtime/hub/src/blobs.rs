@@ -21,6 +21,7 @@ use bytes::Bytes;
 use flotilla_apimachinery::ApiError;
 use flotilla_apiserver::http::{Body, error_response, full};
 use flotilla_apiserver::{ApiServer, Attributes, Endpoint, UserInfo};
+use flotilla_store::{Compare, EventKind, Op, Store, Txn, WatchItem};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -83,11 +84,27 @@ pub enum Stored {
     AlreadyPresent { size: u64 },
 }
 
-/// The blob directory of a hub.
-#[derive(Debug)]
+/// Where blobs are shared between hub replicas in the store (outside `/registry/`).
+pub const SHARED_BLOB_PREFIX: &str = "/flotilla/hub/blobs/sha256/";
+
+/// The blob directory of a hub. With several replicas on one store, every blob is also
+/// in the store ([`BlobStore::with_shared_store`]): an upload to any replica is copied there
+/// before it is acknowledged, and every replica copies blobs it lacks into its directory
+/// ([`BlobStore::mirror`], and on a read that misses), so any replica serves any agent.
 pub struct BlobStore {
     root: PathBuf,
     max_bytes: u64,
+    shared: Option<std::sync::Arc<dyn Store>>,
+}
+
+impl fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("root", &self.root)
+            .field("max_bytes", &self.max_bytes)
+            .field("shared", &self.shared.is_some())
+            .finish()
+    }
 }
 
 impl BlobStore {
@@ -100,7 +117,13 @@ impl BlobStore {
         for entry in std::fs::read_dir(&tmp)? {
             let _ = std::fs::remove_file(entry?.path());
         }
-        Ok(BlobStore { root, max_bytes })
+        Ok(BlobStore { root, max_bytes, shared: None })
+    }
+
+    /// Shares blobs with the other replicas on `store`.
+    pub fn with_shared_store(mut self, store: std::sync::Arc<dyn Store>) -> BlobStore {
+        self.shared = Some(store);
+        self
     }
 
     pub fn max_bytes(&self) -> u64 {
@@ -116,7 +139,9 @@ impl BlobStore {
     pub async fn size(&self, digest: &BlobDigest) -> std::io::Result<Option<u64>> {
         match tokio::fs::metadata(self.path(digest)).await {
             Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(self.fetch_shared(digest).await?.map(|bytes| bytes.len() as u64))
+            }
             Err(e) => Err(e),
         }
     }
@@ -125,8 +150,122 @@ impl BlobStore {
     pub async fn read(&self, digest: &BlobDigest) -> std::io::Result<Option<Vec<u8>>> {
         match tokio::fs::read(self.path(digest)).await {
             Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.fetch_shared(digest).await,
             Err(e) => Err(e),
+        }
+    }
+
+    /// A blob missing here but uploaded to another replica: copied from the store.
+    async fn fetch_shared(&self, digest: &BlobDigest) -> std::io::Result<Option<Vec<u8>>> {
+        let Some(store) = &self.shared else { return Ok(None) };
+        let key = format!("{SHARED_BLOB_PREFIX}{}", digest.hex);
+        let found = store.get(&key).await.map_err(std::io::Error::other)?;
+        let Some(kv) = found else { return Ok(None) };
+        self.install(digest, &kv.value).await?;
+        Ok(Some(kv.value.to_vec()))
+    }
+
+    /// Writes a blob received from the store into the directory, after checking its digest.
+    async fn install(&self, digest: &BlobDigest, bytes: &[u8]) -> std::io::Result<()> {
+        if BlobDigest::of(bytes) != *digest {
+            return Err(std::io::Error::other(format!("the shared copy of blob {digest} does not match its digest")));
+        }
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let tmp = self.root.join("tmp").join(format!(
+            "{}.shared.{}.{}",
+            digest.hex,
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let guard = RemoveOnDrop(Some(tmp.clone()));
+        let mut file = tokio::fs::File::create(&tmp).await?;
+        file.write_all(bytes).await?;
+        file.sync_all().await?;
+        drop(file);
+        tokio::fs::rename(&tmp, self.path(digest)).await?;
+        guard.disarm();
+        tracing::info!(%digest, size = bytes.len(), "copied plugin blob from the shared store");
+        Ok(())
+    }
+
+    /// Copies a stored blob to the shared store (if it is not there yet).
+    async fn share(&self, digest: &BlobDigest) -> Result<(), ApiError> {
+        let Some(store) = &self.shared else { return Ok(()) };
+        let key = format!("{SHARED_BLOB_PREFIX}{}", digest.hex);
+        let bytes = tokio::fs::read(self.path(digest))
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot read blob {digest} to share it: {e}")))?;
+        let txn = Txn {
+            compares: vec![Compare::ModRevision(key.clone(), 0)],
+            ops: vec![Op::Put { key, value: Bytes::from(bytes) }],
+        };
+        // Failed means another replica shared the same content first: nothing to do.
+        store
+            .txn(txn)
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot share blob {digest} with the other replicas: {e}")))?;
+        Ok(())
+    }
+
+    /// Keeps this directory holding every blob of the shared store: copies those missing,
+    /// then those uploaded later to other replicas, until `shutdown` fires.
+    pub async fn mirror(self: std::sync::Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let Some(store) = self.shared.clone() else { return };
+        loop {
+            let result = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                result = self.mirror_once(&store) => result,
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "mirroring shared plugin blobs; retrying");
+            }
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    async fn mirror_once(&self, store: &std::sync::Arc<dyn Store>) -> Result<(), String> {
+        use futures::StreamExt;
+        // One blob per page: blobs are large.
+        let mut after: Option<String> = None;
+        let mut revision = None;
+        loop {
+            let page = store.range(SHARED_BLOB_PREFIX, after.as_deref(), Some(1)).await.map_err(|e| e.to_string())?;
+            revision.get_or_insert(page.revision);
+            for kv in &page.kvs {
+                self.mirror_one(&kv.key, &kv.value).await;
+            }
+            after = page.kvs.last().map(|kv| kv.key.clone());
+            if !page.more || after.is_none() {
+                break;
+            }
+        }
+        let from = revision.unwrap_or(0);
+        let mut events =
+            store.watch(SHARED_BLOB_PREFIX, from, std::time::Duration::ZERO).await.map_err(|e| e.to_string())?;
+        while let Some(item) = events.next().await {
+            match item.map_err(|e| e.to_string())? {
+                WatchItem::Event(e) if e.kind == EventKind::Put => self.mirror_one(&e.kv.key, &e.kv.value).await,
+                _ => {}
+            }
+        }
+        Err("the shared blob watch ended".to_string())
+    }
+
+    async fn mirror_one(&self, key: &str, bytes: &[u8]) {
+        let Some(Ok(digest)) =
+            key.strip_prefix(SHARED_BLOB_PREFIX).map(|hex| format!("sha256:{hex}").parse::<BlobDigest>())
+        else {
+            tracing::warn!(key, "ignoring a shared blob with an invalid name");
+            return;
+        };
+        if tokio::fs::try_exists(self.path(&digest)).await.unwrap_or(false) {
+            return;
+        }
+        if let Err(e) = self.install(&digest, bytes).await {
+            tracing::warn!(%digest, error = %e, "could not copy a shared plugin blob");
         }
     }
 
@@ -171,6 +310,8 @@ impl BlobStore {
         }
         let path = self.path(digest);
         if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            // Shared again in case an earlier upload stored it here but failed to share it.
+            self.share(digest).await?;
             return Ok(Stored::AlreadyPresent { size });
         }
         tokio::fs::rename(&tmp, &path).await.map_err(|e| io("rename", e))?;
@@ -179,6 +320,8 @@ impl BlobStore {
         if let Ok(dir) = tokio::fs::File::open(self.root.join("sha256")).await {
             let _ = dir.sync_all().await;
         }
+        // Acknowledged only once every replica can serve it.
+        self.share(digest).await?;
         tracing::info!(%digest, size, "stored plugin blob");
         Ok(Stored::Created { size })
     }
@@ -384,5 +527,50 @@ mod tests {
         let store = BlobStore::open(dir.path(), 16).expect("reopen");
         assert_eq!(std::fs::read_dir(dir.path().join("blobs/tmp")).expect("tmp").count(), 0);
         assert!(store.size(&digest).await.expect("size").is_some());
+    }
+
+    /// Two replicas' blob directories over one store: an upload to one is served by the
+    /// other, fetched on a read that misses or copied ahead by the mirror.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blobs_are_shared_between_replicas_through_the_store() {
+        let shared_dir = tempfile::tempdir().expect("tempdir");
+        let shared: std::sync::Arc<dyn Store> =
+            flotilla_store::RedbStore::open(shared_dir.path(), Default::default()).expect("store");
+        let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+        let a = BlobStore::open(dir_a.path(), 1 << 20).expect("a").with_shared_store(shared.clone());
+        let b =
+            std::sync::Arc::new(BlobStore::open(dir_b.path(), 1 << 20).expect("b").with_shared_store(shared.clone()));
+
+        let first = BlobDigest::of(b"first component");
+        assert_eq!(
+            a.write(&first, Full::new(Bytes::from_static(b"first component"))).await,
+            Ok(Stored::Created { size: 15 })
+        );
+        assert!(!b.path(&first).exists(), "not copied yet");
+        assert_eq!(b.size(&first).await.expect("size"), Some(15), "a miss is fetched from the store");
+        assert_eq!(std::fs::read(b.path(&first)).expect("copied into b's directory"), b"first component");
+
+        let (stop, signal) = tokio::sync::watch::channel(false);
+        let mirror = tokio::spawn(b.clone().mirror(signal));
+        let second = BlobDigest::of(b"second component");
+        a.write(&second, Full::new(Bytes::from_static(b"second component"))).await.expect("write");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !b.path(&second).exists() {
+            assert!(std::time::Instant::now() < deadline, "the mirror did not copy the new blob");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(std::fs::read(b.path(&second)).expect("mirrored"), b"second component");
+        let _ = stop.send(true);
+        mirror.await.expect("mirror stops on shutdown");
+
+        // A tampered shared copy is refused, not served.
+        let bogus = BlobDigest::of(b"expected");
+        let key = format!("{SHARED_BLOB_PREFIX}{}", bogus.hex());
+        shared
+            .txn(Txn { compares: vec![], ops: vec![Op::Put { key, value: Bytes::from_static(b"tampered") }] })
+            .await
+            .expect("put");
+        assert!(b.read(&bogus).await.is_err(), "digest mismatch detected");
+        assert!(!b.path(&bogus).exists());
     }
 }

@@ -24,6 +24,7 @@ use serde_json::json;
 pub mod blobs;
 pub mod placement;
 pub mod plugins;
+pub mod shared_pki;
 pub mod work_ttl;
 pub mod works;
 
@@ -162,8 +163,68 @@ fn seed_objects() -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Where a hub keeps its state.
+#[derive(Debug, Clone, Default)]
+pub enum HubStore {
+    /// The embedded redb store in the data directory (one replica).
+    #[default]
+    Embedded,
+    /// An etcd cluster shared by any number of replicas.
+    Etcd {
+        endpoints: Vec<String>,
+        /// Prefix of every etcd key of this hub (several hubs can share one etcd).
+        prefix: String,
+    },
+}
+
+/// Default etcd key prefix of a hub.
+pub const DEFAULT_ETCD_PREFIX: &str = "/flotilla/";
+
 /// Starts the hub from an initialized data directory. `listen` overrides the configured address.
 pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Result<RunningServer> {
+    start_with_store(data_dir, listen, HubStore::Embedded).await
+}
+
+/// A replica's connection to the shared store, before the server starts.
+struct Replica {
+    store: Arc<dyn flotilla_store::Store>,
+    election: flotilla_store::Election,
+}
+
+/// Connects to etcd, adopts the shared CA and starts campaigning for the controllers.
+async fn join_replicas(
+    data_dir: &Path,
+    listen: SocketAddr,
+    endpoints: &[String],
+    prefix: &str,
+) -> anyhow::Result<Replica> {
+    let options = flotilla_store::EtcdStoreOptions {
+        endpoints: endpoints.to_vec(),
+        prefix: prefix.to_owned(),
+        ..Default::default()
+    };
+    let etcd = flotilla_store::EtcdStore::connect(options).await.context("connecting to etcd (--etcd-endpoints)")?;
+    let client = etcd.client();
+    let store: Arc<dyn flotilla_store::Store> = etcd;
+    shared_pki::adopt_shared_ca(&store, data_dir).await?;
+    // Unique per process, so a restarted replica is a new candidate; readable for operators.
+    let identity = format!("{listen}/pid-{}", std::process::id());
+    let election = flotilla_store::Election::start(
+        client,
+        flotilla_store::ElectionOptions::new(format!("{prefix}leader/controllers"), identity),
+    );
+    // Before any controller is spawned: they wait until this replica leads.
+    flotilla_apiserver::controller::gate_on_leadership(&store, election.leader());
+    Ok(Replica { store, election })
+}
+
+/// Starts the hub on the given store. With etcd, every replica serves the API and watches;
+/// the controllers run only on the replica that holds the etcd leader lease.
+pub async fn start_with_store(
+    data_dir: &Path,
+    listen: Option<SocketAddr>,
+    store: HubStore,
+) -> anyhow::Result<RunningServer> {
     let config = load_config(data_dir)?;
     if config.max_manifest_work_bytes == 0 {
         bail!("{}: maxManifestWorkBytes must be greater than 0", config_path(data_dir).display());
@@ -180,9 +241,20 @@ pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Resul
     let kinds = flotilla_kinds::hub_kinds().context("loading the hub's kinds")?;
     let registration = Registration::new(config.registration())
         .with_context(|| format!("{}: registration settings", config_path(data_dir).display()))?;
-    let blob_store = blobs::BlobStore::open(data_dir, config.max_blob_bytes)
+    let replica = match &store {
+        HubStore::Embedded => None,
+        HubStore::Etcd { endpoints, prefix } => {
+            let listen = listen.unwrap_or(config.listen);
+            Some(join_replicas(data_dir, listen, endpoints, prefix).await?)
+        }
+    };
+    let mut blob_store = blobs::BlobStore::open(data_dir, config.max_blob_bytes)
         .with_context(|| format!("opening the blob store in {}", data_dir.join("blobs").display()))?;
+    if let Some(replica) = &replica {
+        blob_store = blob_store.with_shared_store(replica.store.clone());
+    }
     let blob_store = Arc::new(blob_store);
+    let mirror = blob_store.clone();
     let plugins = Arc::new(plugins::HubPlugins::new(data_dir.join("plugin-cache"), blob_store.clone()));
     let placement_explainer = Arc::new(OnceLock::new());
     let options = HostOptions {
@@ -211,7 +283,10 @@ pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Resul
             metrics: vec![plugins.clone()],
         },
     };
-    let mut server = host::start(options).await?;
+    let (mut server, election) = match replica {
+        None => (host::start(options).await?, None),
+        Some(replica) => (host::start_with_store(options, replica.store).await?, Some(replica.election)),
+    };
     let placement_plugins =
         plugins::PlacementPlugins::new(plugins.clone(), server.storage().clone()).map_err(anyhow::Error::msg)?;
     let scheduling =
@@ -230,6 +305,15 @@ pub async fn start(data_dir: &Path, listen: Option<SocketAddr>) -> anyhow::Resul
     server.spawn(flotilla_apiserver::controller::run(work_ttl, server.storage().clone(), server.shutdown_signal()));
     let ca = Layout::new(data_dir).load_ca().context("loading the hub CA to sign agents' certificates")?;
     registration.start(&mut server, ca).context("starting registration")?;
+    server.spawn(mirror.mirror(server.shutdown_signal()));
+    if let Some(election) = election {
+        let mut stop = server.shutdown_signal();
+        server.spawn(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+            // Hand the controllers over at once instead of after the lease expires.
+            election.resign().await;
+        });
+    }
     Ok(server)
 }
 

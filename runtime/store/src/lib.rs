@@ -1,6 +1,7 @@
 //! The hub's store: etcd's model (a revisioned key space, transactions that compare
-//! on revisions, watch from a revision, compaction) behind one trait, with an embedded
-//! redb backend. Every acknowledged write is durable.
+//! on revisions, watch from a revision, compaction) behind one trait, with an
+//! embedded redb backend and an etcd backend for several hub replicas. Every acknowledged
+//! write is durable.
 
 use std::pin::Pin;
 
@@ -9,8 +10,13 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub mod conformance;
+pub mod etcd_leader;
+pub mod etcd_store;
+pub mod etcd_testing;
 pub mod redb_store;
 
+pub use etcd_leader::{Election, ElectionOptions};
+pub use etcd_store::{EtcdStore, EtcdStoreOptions};
 pub use redb_store::{RedbStore, RedbStoreOptions};
 
 /// A revision of the whole key space. Every successful write transaction that changes
