@@ -20,6 +20,12 @@ command -v kubectl >/dev/null 2>&1 || { echo "kubectl is required for the API co
 # etcd (Debian's etcd-server, /usr/bin/etcd).
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 [ -x /usr/bin/etcd ] || command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
+# Plugin SDKs (plugins/sdk): C builds with clang, wasm-ld and wasi-libc.
+command -v clang >/dev/null 2>&1 || need_apt+=(clang)
+command -v wasm-ld >/dev/null 2>&1 || need_apt+=(lld)
+[ -d /usr/include/wasm32-wasi ] || need_apt+=(wasi-libc)
+ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need_apt+=(libclang-rt-dev-wasm32)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -29,6 +35,28 @@ if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep 
   log "installing the wasm32-wasip2 Rust target (plugins)"
   rustup target add wasm32-wasip2
 fi
+
+# The other plugin toolchains live beside the build directory, so repeated runs find them.
+tools="${FLOTILLA_TOOLS_DIR:-$HOME/.cache/flotilla/tools}"
+export FLOTILLA_NPM_PREFIX="${FLOTILLA_NPM_PREFIX:-$HOME/.cache/flotilla/npm}"
+export PATH="$tools/bin:$PATH"
+cargo_tool() { # command, crate, version, features
+  if ! command -v "$1" >/dev/null 2>&1; then
+    log "installing $2 $3 (plugin SDKs)"
+    CARGO_TARGET_DIR="$HOME/.cache/flotilla/tools-target" \
+      cargo install --quiet --root "$tools" "$2" --version "$3" --locked --no-default-features --features "$4"
+  fi
+}
+cargo_tool wit-bindgen wit-bindgen-cli 0.63.0 c
+cargo_tool wasm-tools wasm-tools 1.262.0 component
+command -v componentize-py >/dev/null 2>&1 || {
+  log "installing componentize-py (Python plugin SDK)"
+  python3 -m pip install --quiet --disable-pip-version-check componentize-py==0.25.1
+}
+[ -d "$FLOTILLA_NPM_PREFIX/node_modules/@bytecodealliance/componentize-js" ] || {
+  log "installing componentize-js (JavaScript plugin SDK)"
+  npm install --silent --prefix "$FLOTILLA_NPM_PREFIX" --no-audit --no-fund @bytecodealliance/componentize-js@0.23.0
+}
 
 log "toolchain: $(cargo --version), kubectl $(kubectl version --client 2>/dev/null | head -1)"
 log "formatting and lints"

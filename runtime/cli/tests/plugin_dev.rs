@@ -64,7 +64,17 @@ fn new_project_builds_and_passes_its_fixtures(world: &str) {
     let out = flotilla_in(tmp.path(), &["plugin", "new", &name, "--lang", "rust", "--world", world]);
     ok(&out, "plugin new");
     let project = tmp.path().join(&name);
-    for file in ["Cargo.toml", "Cargo.lock", "src/lib.rs", "README.md", "config.schema.json"] {
+    for file in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "src/lib.rs",
+        "README.md",
+        "config.schema.json",
+        "flotilla-plugin.json",
+        ".gitignore",
+        "flotilla-plugin-sdk/Cargo.toml",
+        "flotilla-plugin-sdk/src/lib.rs",
+    ] {
         assert!(project.join(file).is_file(), "{file} was written");
     }
     assert!(project.join(format!("wit/{world}.wit")).is_file());
@@ -128,14 +138,50 @@ fn plugin_new_refuses_what_it_cannot_create() {
     assert!(e.contains("invalid plugin name \"My_Plugin\""), "{e}");
     let e = run(&["plugin", "new", "p", "--world", "placement"]);
     assert!(e.contains("unknown world \"placement\""), "{e}");
-    let e = run(&["plugin", "new", "p", "--lang", "python", "--world", "placement-filter"]);
-    assert!(e.contains("no python template yet") && e.contains("supported now: rust"), "{e}");
+    let e = run(&["plugin", "new", "p", "--lang", "cobol", "--world", "placement-filter"]);
+    assert!(e.contains("no template for language \"cobol\": templates exist for ") && e.contains("rust"), "{e}");
     std::fs::create_dir(tmp.path().join("taken")).expect("dir");
     std::fs::write(tmp.path().join("taken/file"), "x").expect("file");
     let e = run(&["plugin", "new", "taken", "--world", "placement-filter"]);
     assert!(e.contains("taken already exists"), "{e}");
     let e = run(&["plugin", "build", "--dir", "taken"]);
-    assert!(e.contains("is not a plugin project: it has no Cargo.toml"), "{e}");
+    assert!(e.contains("is not a plugin project: it has no flotilla-plugin.json"), "{e}");
+
+    // A tool the manifest needs that is not installed: its name and the command that
+    // installs it, before anything runs.
+    let dir = tmp.path().join("needs-tool");
+    std::fs::create_dir(&dir).expect("dir");
+    let manifest = json!({
+        "name": "needs-tool", "world": "placement-filter", "language": "c", "component": "p.wasm",
+        "build": [["touch", "ran"]],
+        "tools": [{"command": "flotilla-no-such-tool", "install": "apt-get install -y flotilla-no-such-tool"}]
+    });
+    write_json(&dir, "flotilla-plugin.json", &manifest);
+    let e = run(&["plugin", "build", "--dir", "needs-tool"]);
+    assert_eq!(
+        e.trim(),
+        "error: flotilla-no-such-tool is missing: install it with `apt-get install -y flotilla-no-such-tool`"
+    );
+    assert!(!dir.join("ran").exists(), "no build command ran");
+
+    // A failing build command: the command and its exit status.
+    let manifest = json!({
+        "name": "fails", "world": "placement-filter", "language": "c", "component": "p.wasm",
+        "build": [["sh", "-c", "echo building >&2; exit 3"]], "tools": [{"command": "sh", "install": "apt-get install -y dash"}]
+    });
+    write_json(&dir, "flotilla-plugin.json", &manifest);
+    let e = run(&["plugin", "build", "--dir", "needs-tool"]);
+    assert!(e.contains("building\n"), "the build's stderr streams through: {e}");
+    assert!(e.contains("`sh -c echo building >&2; exit 3` failed in needs-tool with exit status 3"), "{e}");
+
+    // A build that writes no component says where it looked.
+    let manifest = json!({
+        "name": "nothing", "world": "placement-filter", "language": "c", "component": "out/p.wasm",
+        "build": [["true"]]
+    });
+    write_json(&dir, "flotilla-plugin.json", &manifest);
+    let e = run(&["plugin", "build", "--dir", "needs-tool"]);
+    assert!(e.contains("the build of nothing wrote no needs-tool/out/p.wasm"), "{e}");
 }
 
 #[test]
@@ -343,4 +389,40 @@ fn bench_reports_load_instantiation_and_latency() {
     for row in ["first load", "cached load", "instantiation", "warm-up: 1 calls", "p50", "p90", "p99", "max"] {
         assert!(report.contains(row), "{row}: {report}");
     }
+}
+
+#[test]
+fn a_manifest_project_builds_with_its_commands_and_tests_its_fixtures() {
+    // Any toolchain: here the build copies a component the repository built.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let project = tmp.path().join("copied");
+    std::fs::create_dir_all(project.join("cases")).expect("dirs");
+    let wasm = component("label-filter");
+    let manifest = json!({
+        "name": "copied", "world": "placement-filter", "language": "c", "component": "out/copied.wasm",
+        "build": [["mkdir", "-p", "out"], ["cp", wasm.to_str().expect("path"), "out/copied.wasm"]],
+        "tools": [{"command": "cp", "install": "apt-get install -y coreutils"}],
+        "fixtures": "cases"
+    });
+    write_json(&project, "flotilla-plugin.json", &manifest);
+    let right = label_filter_fixture(
+        json!({"kept": ["a"], "removed": {"b": "label region not in [eu]", "c": "label region not in [eu]"}}),
+    );
+    write_json(&project.join("cases"), "right.json", &right);
+
+    let built = ok(&flotilla_in(&project, &["plugin", "build"]), "plugin build");
+    assert_eq!(PathBuf::from(built.trim()), project.join("out/copied.wasm").canonicalize().expect("built"));
+    let report = ok(&flotilla_in(&project, &["plugin", "test"]), "plugin test");
+    assert!(report.contains("right.json") && report.trim_end().ends_with("1 passed, 0 failed"), "{report}");
+
+    // --fixtures points elsewhere: examples in several languages share one directory.
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir(&shared).expect("dir");
+    write_json(&shared, "one.json", &right);
+    write_json(&shared, "two.json", &right);
+    let report = ok(&flotilla_in(&project, &["plugin", "test", "--fixtures", "../shared"]), "plugin test --fixtures");
+    assert!(report.trim_end().ends_with("2 passed, 0 failed"), "{report}");
+    let out = flotilla_in(&project, &["plugin", "test", "--fixtures", "../missing"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no fixtures at ../missing"), "{}", text(&out.stderr));
 }

@@ -1,8 +1,8 @@
 //! `flotilla plugin ...`: write, build, inspect, run, test and benchmark Wasm plugins, and
 //! push them to the hub.
 //!
-//! Everything but `push` works locally: `new` writes a project from a template, `build`
-//! runs cargo, and `inspect`, `run`, `test` and `bench` run components in the same plugin
+//! Everything but `push` works locally: `new` writes a project from a template in any of
+//! the SDK languages, `build` runs the project's toolchain (`flotilla-plugin.json`), and `inspect`, `run`, `test` and `bench` run components in the same plugin
 //! host as the hub (`flotilla-plugin-host`), on fixtures (see `plugins/README.md`).
 
 use std::path::Path;
@@ -15,13 +15,14 @@ mod build;
 mod common;
 mod inspect;
 mod new;
+mod project;
 pub(crate) mod push;
 mod run;
 mod test;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum PluginCommand {
-    /// Create a plugin project from a template: flotilla plugin new NAME --world WORLD.
+    /// Create a plugin project from a template: flotilla plugin new NAME --lang LANG --world WORLD.
     New(new::NewArgs),
     /// Build the plugin project in a directory into a component (.wasm) and print its path.
     Build(build::BuildArgs),

@@ -1,6 +1,7 @@
 //! `flotilla plugin test FILE FIXTURES...`: runs each fixture and checks its expectation;
-//! `flotilla plugin test` alone, in a plugin project: builds it, then runs its
-//! `fixtures/*.json`.
+//! `flotilla plugin test` alone, in a plugin project: builds it, then runs its fixtures (the
+//! `fixtures` directory its `flotilla-plugin.json` names, else `fixtures/`), or those given
+//! with `--fixtures`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,16 +10,20 @@ use std::time::Instant;
 use flotilla_plugin_host::{World, run_fixture};
 
 use super::common::out;
-use super::{build, common};
+use super::{build, common, project};
 
 #[derive(clap::Args, Debug)]
 pub struct TestArgs {
     /// The component (.wasm) [default: build the plugin project in --dir].
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Fixture files, or directories of them [default: the fixtures/ directory of --dir].
+    /// Fixture files, or directories of them [default: the project's fixtures directory].
     #[arg(value_name = "FIXTURES")]
     pub fixtures: Vec<PathBuf>,
+    /// A fixture file or directory, instead of the project's own (repeatable): examples in
+    /// several languages share one, `--fixtures ../fixtures`.
+    #[arg(long = "fixtures", value_name = "PATH")]
+    pub fixture_dirs: Vec<PathBuf>,
     /// The plugin project, built when no FILE is given, and whose fixtures/ is the default.
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub dir: PathBuf,
@@ -32,14 +37,21 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         Some(file) => file.clone(),
         None => build::build_project(&args.dir)?,
     };
-    let fixtures = if args.fixtures.is_empty() {
-        let dir = args.dir.join("fixtures");
+    let given: Vec<PathBuf> = args.fixtures.iter().chain(&args.fixture_dirs).cloned().collect();
+    let fixtures = if given.is_empty() {
+        let own = project::read(&args.dir)?.map_or_else(|| "fixtures".to_string(), |m| m.fixtures);
+        let dir = args.dir.join(own);
         if !dir.is_dir() {
             anyhow::bail!("no fixtures given, and {} is not a directory", dir.display());
         }
         common::fixture_files(&[dir])?
     } else {
-        common::fixture_files(&args.fixtures)?
+        for path in &given {
+            if !path.exists() {
+                anyhow::bail!("no fixtures at {}", path.display());
+            }
+        }
+        common::fixture_files(&given)?
     };
     if fixtures.is_empty() {
         anyhow::bail!("no fixtures (*.json) to run");

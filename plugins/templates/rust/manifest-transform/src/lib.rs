@@ -5,17 +5,13 @@
 //! ```
 //!
 //! The host calls `transform` once per rollout cycle with the work's manifests and every
-//! cluster that gets a work in that cycle; the answer has one entry per cluster, in order:
-//! that cluster's manifests, or why the cluster cannot have the work.
+//! cluster that gets a work; the answer has one entry per cluster, in order: its manifests,
+//! or why that cluster cannot have the work.
 
-wit_bindgen::generate!({
-    path: "wit",
-    world: "manifest-transform",
-    generate_all,
-});
-
-use exports::flotilla::manifest_transform::transform::Guest;
-use flotilla::types::types::{ClusterBatch, Description, OwnerRef, Reads};
+use flotilla_plugin_sdk::{
+    ClusterManifests, Clusters, Context, Description, ManifestTransform, Plugin, Reads, Result,
+    bail,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -31,27 +27,8 @@ fn default_label_key() -> String {
     "flotilla.dev/cluster".into()
 }
 
-fn parse(config: &str) -> Result<Config, String> {
-    let config: Config =
-        serde_json::from_str(config).map_err(|e| format!("invalid configuration: {e}"))?;
-    if config.label_key.is_empty() {
-        return Err("labelKey must not be empty".into());
-    }
-    Ok(config)
-}
-
-fn no_reads() -> Reads {
-    Reads {
-        labels: vec![],
-        claims: vec![],
-        resources: vec![],
-        fields: vec![],
-        kinds: vec![],
-    }
-}
-
 /// The manifests for one cluster, or why it cannot have them.
-fn for_cluster(config: &Config, manifests: &[Value], cluster: &str) -> Result<Vec<String>, String> {
+fn for_cluster(config: &Config, manifests: &[Value], cluster: &str) -> ClusterManifests {
     // Kubernetes label values are at most 63 characters.
     if cluster.len() > 63 {
         return Err(format!(
@@ -76,46 +53,40 @@ fn for_cluster(config: &Config, manifests: &[Value], cluster: &str) -> Result<Ve
             .as_object_mut()
             .ok_or("a manifest's labels are not an object")?
             .insert(config.label_key.clone(), Value::String(cluster.into()));
-        out.push(manifest.to_string());
+        out.push(manifest);
     }
     Ok(out)
 }
 
-struct Plugin;
+struct Transform;
 
-impl Guest for Plugin {
+impl Plugin for Transform {
+    type Config = Config;
+
     fn describe() -> Description {
-        Description {
-            name: env!("CARGO_PKG_NAME").into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            summary: env!("CARGO_PKG_DESCRIPTION").into(),
-            reads: no_reads(),
-            config_schema: Some(include_str!("../config.schema.json").into()),
+        flotilla_plugin_sdk::package_description!()
+    }
+
+    fn reads(config: &Config) -> Result<Reads> {
+        if config.label_key.is_empty() {
+            bail!("labelKey must not be empty");
         }
+        Ok(Reads::new())
     }
+}
 
-    fn validate_config(config: String) -> Result<Reads, String> {
-        parse(&config)?;
-        Ok(no_reads())
-    }
-
+impl ManifestTransform for Transform {
     fn transform(
-        config: String,
-        _owner: OwnerRef,
-        manifests: Vec<String>,
-        clusters: ClusterBatch,
-    ) -> Result<Vec<Result<Vec<String>, String>>, String> {
-        let config = parse(&config)?;
-        let manifests = manifests
+        config: &Config,
+        _ctx: &Context,
+        manifests: &[Value],
+        clusters: &Clusters,
+    ) -> Result<Vec<ClusterManifests>> {
+        Ok(clusters
             .iter()
-            .map(|m| serde_json::from_str(m).map_err(|e| format!("a manifest is not JSON: {e}")))
-            .collect::<Result<Vec<Value>, String>>()?;
-        // Names are separated by '\n'; an empty batch has none.
-        let names = clusters.names.split('\n').take(clusters.count as usize);
-        Ok(names
-            .map(|name| for_cluster(&config, &manifests, name))
+            .map(|c| for_cluster(config, manifests, c.name()))
             .collect())
     }
 }
 
-export!(Plugin);
+flotilla_plugin_sdk::manifest_transform!(Transform);

@@ -5,19 +5,12 @@
 //! ```
 //!
 //! The agent calls `check` once per evaluation on its own cluster. The plugin reads spoke
-//! objects through `spoke`, only of the kinds `validate_config` declared in `reads.kinds`.
+//! objects through `spoke`, only of the kinds `reads` declares.
 
-wit_bindgen::generate!({
-    path: "wit",
-    world: "policy-check",
-    generate_all,
-});
-
-use exports::flotilla::policy_check::check::{
-    CheckResult, Compliance, Guest, ObjectRef, Violation,
+use flotilla_plugin_sdk::{
+    CheckResult, Cluster, Context, Description, Kind, ObjectRef, Plugin, PolicyCheck, Reads,
+    Result, Violation, bail, spoke,
 };
-use flotilla::policy_check::spoke;
-use flotilla::types::types::{Cluster, Description, KindRef, OwnerRef, Reads};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -32,19 +25,8 @@ struct Config {
 }
 
 impl Config {
-    fn kind_ref(&self) -> KindRef {
-        KindRef {
-            api_version: self.api_version.clone(),
-            kind: self.kind.clone(),
-        }
-    }
-
-    fn object_ref(&self) -> ObjectRef {
-        ObjectRef {
-            kind: self.kind_ref(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-        }
+    fn kind(&self) -> Kind {
+        Kind::new(&self.api_version, &self.kind)
     }
 
     /// `ConfigMap kube-public/cluster-info`, for messages.
@@ -56,75 +38,48 @@ impl Config {
     }
 }
 
-fn parse(config: &str) -> Result<Config, String> {
-    let config: Config =
-        serde_json::from_str(config).map_err(|e| format!("invalid configuration: {e}"))?;
-    if config.api_version.is_empty() || config.kind.is_empty() || config.name.is_empty() {
-        return Err("apiVersion, kind and name must not be empty".into());
-    }
-    Ok(config)
-}
+struct Check;
 
-fn no_reads() -> Reads {
-    Reads {
-        labels: vec![],
-        claims: vec![],
-        resources: vec![],
-        fields: vec![],
-        kinds: vec![],
-    }
-}
+impl Plugin for Check {
+    type Config = Config;
 
-fn check(config: &Config, cluster: &Cluster) -> Result<CheckResult, String> {
-    let found = spoke::get_object(
-        &config.kind_ref(),
-        config.namespace.as_deref(),
-        &config.name,
-    )?;
-    Ok(match found {
-        Some(_) => CheckResult {
-            compliance: Compliance::Compliant,
-            message: format!("{} exists on {}", config.display(), cluster.name),
-            violations: vec![],
-        },
-        None => CheckResult {
-            compliance: Compliance::NonCompliant,
-            message: format!("{} is missing on {}", config.display(), cluster.name),
-            violations: vec![Violation {
-                object: Some(config.object_ref()),
-                message: format!("{} does not exist", config.display()),
-                // A JSON merge patch that would fix the object, applied only when the Policy
-                // is enforced; a missing object cannot be patched into existence.
-                remediation: None,
-            }],
-        },
-    })
-}
-
-struct Plugin;
-
-impl Guest for Plugin {
     fn describe() -> Description {
-        Description {
-            name: env!("CARGO_PKG_NAME").into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            summary: env!("CARGO_PKG_DESCRIPTION").into(),
-            reads: no_reads(),
-            config_schema: Some(include_str!("../config.schema.json").into()),
-        }
+        flotilla_plugin_sdk::package_description!()
     }
 
-    fn validate_config(config: String) -> Result<Reads, String> {
-        let config = parse(&config)?;
-        Ok(Reads {
-            kinds: vec![config.kind_ref()],
-            ..no_reads()
+    fn reads(config: &Config) -> Result<Reads> {
+        if config.api_version.is_empty() || config.kind.is_empty() || config.name.is_empty() {
+            bail!("apiVersion, kind and name must not be empty");
+        }
+        Ok(Reads::new().kinds([config.kind()]))
+    }
+}
+
+impl PolicyCheck for Check {
+    fn check(config: &Config, _ctx: &Context, cluster: &Cluster) -> Result<CheckResult> {
+        let found = spoke::get(&config.kind(), config.namespace.as_deref(), &config.name)?;
+        Ok(match found {
+            Some(_) => {
+                CheckResult::compliant(format!("{} exists on {}", config.display(), cluster.name()))
+            }
+            None => {
+                let object = ObjectRef {
+                    kind: config.kind(),
+                    namespace: config.namespace.clone(),
+                    name: config.name.clone(),
+                };
+                // A violation may carry a JSON merge patch that fixes its object, applied only
+                // when the Policy is enforced (`.remediation(json!({...}))`); a missing object
+                // cannot be patched into existence.
+                let violation =
+                    Violation::new(Some(object), format!("{} does not exist", config.display()));
+                CheckResult::non_compliant(
+                    format!("{} is missing on {}", config.display(), cluster.name()),
+                    vec![violation],
+                )
+            }
         })
     }
-
-    fn check(config: String, _owner: OwnerRef, cluster: Cluster) -> Result<CheckResult, String> {
-        check(&parse(&config)?, &cluster)
-    }
 }
 
-export!(Plugin);
+flotilla_plugin_sdk::policy_check!(Check);
