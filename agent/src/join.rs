@@ -46,8 +46,14 @@ pub(crate) async fn ensure_identity(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Option<(AgentRecord, Identity)>, AgentError> {
     validate_cluster_name(&opts.cluster_name)?;
-    let hub_url = opts.hub_url.trim_end_matches('/').to_string();
-    pinning::hub_endpoint(&hub_url)?;
+    let hub_urls = opts.hub_urls();
+    for url in &hub_urls {
+        pinning::hub_endpoint(url)?;
+    }
+    let hub_url = match hub_urls.first() {
+        Some(url) => url.clone(),
+        None => return Err(AgentError::InvalidUrl { url: String::new(), reason: "no hub URL given".into() }),
+    };
     let expected_hash = opts.hub_ca_hash.as_deref().map(parse_ca_hash).transpose()?;
     data.ensure()?;
     let record = data.load_record()?;
@@ -79,7 +85,7 @@ pub(crate) async fn ensure_identity(
             let record = AgentRecord {
                 cluster_name: opts.cluster_name.clone(),
                 agent_id,
-                hub_urls: vec![hub_url],
+                hub_urls: hub_urls.clone(),
                 pending_csr: None,
             };
             data.save_record(&record)?;
@@ -91,7 +97,7 @@ pub(crate) async fn ensure_identity(
             "the agent's certificate has expired; joining again with the bootstrap token");
     }
 
-    bootstrap(opts, data, spoke, record, &hub_url, expected_hash.as_deref(), shutdown).await
+    bootstrap(opts, data, spoke, record, &hub_urls, expected_hash.as_deref(), shutdown).await
 }
 
 /// The agent ID in a certificate's CN (`system:open-cluster-management:<cluster>:<id>`).
@@ -114,22 +120,34 @@ async fn bootstrap(
     data: &DataDir,
     spoke: &Spoke,
     record: Option<AgentRecord>,
-    hub_url: &str,
+    hub_urls: &[String],
     expected_hash: Option<&str>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Option<(AgentRecord, Identity)>, AgentError> {
     let cluster = opts.cluster_name.as_str();
+    // The identity names the first URL; bootstrapping goes through whichever replica
+    // answers (they share the CA and the store).
+    let Some(primary) = hub_urls.first().map(String::as_str) else {
+        return Err(AgentError::Internal("no hub URL".into()));
+    };
+    let mut hub_url = primary;
     let saved_ca = data.load_hub_ca()?;
     let ca_pem = match (expected_hash, saved_ca) {
         (Some(expected), Some(saved)) if flotilla_pki::ca_hash_of_pem(&saved).ok().as_deref() == Some(expected) => {
             saved
         }
         (Some(expected), _) => {
-            let Some(pem) =
-                retry("contacting the hub", shutdown, || pinning::fetch_pinned_ca(hub_url, expected)).await?
+            let mut attempt = 0usize;
+            let Some((pem, answered)) = retry("contacting the hub", shutdown, || {
+                let url = hub_urls[attempt % hub_urls.len()].as_str();
+                attempt += 1;
+                async move { pinning::fetch_pinned_ca(url, expected).await.map(|pem| (pem, url)) }
+            })
+            .await?
             else {
                 return Ok(None);
             };
+            hub_url = answered;
             data.save_hub_ca(&pem)?;
             tracing::info!(hub = %hub_url, ca_hash = %expected, "pinned the hub CA");
             pem
@@ -155,7 +173,7 @@ async fn bootstrap(
             pending_csr: None,
         },
     };
-    record.hub_urls = vec![hub_url.to_string()];
+    record.hub_urls = hub_urls.to_vec();
     data.save_record(&record)?;
 
     let bootstrap = client::bootstrap_client(hub_url, &ca_pem, token).await?;
@@ -197,7 +215,7 @@ async fn bootstrap(
         match outcome {
             CsrOutcome::Issued(pem) => {
                 let cert_pem = csr::check_issued(&name, &pem, &key_pem, &common_name)?;
-                let identity = Identity::new(hub_url, &ca_pem, &cert_pem, &key_pem)?;
+                let identity = Identity::new(primary, &ca_pem, &cert_pem, &key_pem)?;
                 data.save_identity(&identity, cluster)?;
                 record.pending_csr = None;
                 data.save_record(&record)?;

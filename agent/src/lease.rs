@@ -22,6 +22,8 @@ pub const LEASE_NAME: &str = "managed-cluster-lease";
 pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(60);
 /// OCM's jitter factor for lease renewal.
 pub const LEASE_JITTER: f64 = 0.25;
+/// The least time one renewal may take before it is abandoned.
+const MIN_RENEW_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct LeaseLoop {
     pub cluster: String,
@@ -48,7 +50,19 @@ impl LeaseLoop {
         let mut last_renewed: Option<Instant> = None;
         loop {
             let duration = *self.duration.borrow_and_update();
-            let delay = match renew(&self.hub.get(), &self.cluster, &self.agent_id, duration).await {
+            // Bounded: a hub replica that hangs (rather than refusing connections) must not
+            // hold the heartbeat for the client's read timeout; failover publishes another
+            // client and the next attempt uses it.
+            let client = self.hub.get();
+            let attempt = renew(&client, &self.cluster, &self.agent_id, duration);
+            let result = match tokio::time::timeout(duration.max(MIN_RENEW_TIMEOUT), attempt).await {
+                Ok(result) => result,
+                Err(_) => Err(AgentError::HubUnreachable {
+                    url: "the hub".into(),
+                    reason: format!("no answer to the lease renewal within {:?}", duration.max(MIN_RENEW_TIMEOUT)),
+                }),
+            };
+            let delay = match result {
                 Ok(()) => {
                     let now = Instant::now();
                     let gap = last_renewed.map(|t| now.saturating_duration_since(t));
@@ -70,6 +84,7 @@ impl LeaseLoop {
                 Err(e) => {
                     // Retry sooner than the period, so a short outage does not cost a whole
                     // lease duration, but never later than it.
+                    self.hub.suspect();
                     let delay = backoff.next_delay().min(duration);
                     tracing::warn!(cluster = %self.cluster, error = %e, retry_in = ?delay, "cannot renew the lease on the hub");
                     failing = true;

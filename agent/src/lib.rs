@@ -51,8 +51,13 @@ pub use spoke::{Spoke, SpokeSource};
 /// Everything `flotilla agent join` can be told.
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
-    /// The hub's API URL (`https://HOST:PORT`).
+    /// The hub's API URL (`https://HOST:PORT`): the first replica the agent tries, and the
+    /// one its `hub.kubeconfig` and AppliedManifestWork names refer to.
     pub hub_url: String,
+    /// Further replicas of the same hub (one etcd cluster, one CA), tried in order after
+    /// `hub_url` when the replica in use stops answering. The agent keeps its identity and
+    /// its watches' resourceVersions when it moves.
+    pub fallback_hub_urls: Vec<String>,
     /// The ManagedCluster name (a DNS-1123 label).
     pub cluster_name: String,
     /// The bootstrap token (`ID.SECRET`); needed only until the agent has an identity.
@@ -92,10 +97,23 @@ pub struct AgentOptions {
 }
 
 impl AgentOptions {
+    /// Every hub URL, `hub_url` first, without trailing slashes or repetitions.
+    pub fn hub_urls(&self) -> Vec<String> {
+        let mut urls: Vec<String> = Vec::new();
+        for url in std::iter::once(&self.hub_url).chain(&self.fallback_hub_urls) {
+            let url = url.trim_end_matches('/').to_string();
+            if !url.is_empty() && !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+        urls
+    }
+
     /// Options with OCM's defaults for everything not given.
     pub fn new(hub_url: &str, cluster_name: &str, data_dir: impl Into<PathBuf>, spoke: SpokeSource) -> AgentOptions {
         AgentOptions {
             hub_url: hub_url.to_string(),
+            fallback_hub_urls: Vec::new(),
             cluster_name: cluster_name.to_string(),
             token: None,
             hub_ca_hash: None,
@@ -186,8 +204,7 @@ async fn run_with_spoke(
         return Ok(());
     };
     let cluster = opts.cluster_name.clone();
-    let hub_client = client::from_kubeconfig(&identity.kubeconfig(&cluster), "hub").await?;
-    let (hub, swap) = SharedClient::new(hub_client);
+    let (hub, swap) = SharedClient::connect(&identity, &cluster, &record.hub_urls).await?;
     let work_agent = work::WorkAgent::new(
         &cluster,
         &record.agent_id,
@@ -237,6 +254,18 @@ async fn run_with_spoke(
         .run(),
     );
     tasks.spawn(work_agent.run());
+    if record.hub_urls.len() > 1 {
+        tracing::info!(cluster = %cluster, hubs = ?record.hub_urls, "hub replicas, used in this order");
+        tasks.spawn(
+            client::Failover {
+                cluster: cluster.clone(),
+                hub: hub.clone(),
+                swap: swap.clone(),
+                shutdown: shutdown.clone(),
+            }
+            .run(),
+        );
+    }
     tasks.spawn(
         rotation::Rotator {
             cluster: cluster.clone(),

@@ -11,11 +11,11 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::api::Api;
 use tokio::sync::watch;
 
+use crate::AgentError;
 use crate::client::{ClientSwap, SharedClient};
 use crate::csr::{self, CsrOutcome};
 use crate::datadir::{DataDir, Identity};
 use crate::util::{Backoff, random_unit, sleep_or_shutdown};
-use crate::{AgentError, client};
 
 /// Renew once less than this fraction of the life remains, drawn per certificate from
 /// `[MIN_REMAINING, MAX_REMAINING)`.
@@ -116,8 +116,7 @@ impl Rotator {
         let identity = Identity::new(&self.identity.hub_url, &self.identity.ca_pem, &cert_pem, &key_pem)?;
         // Files first: if the process dies now, it restarts with the new identity.
         self.data.save_identity(&identity, &self.cluster)?;
-        let client = client::from_kubeconfig(&identity.kubeconfig(&self.cluster), "hub").await?;
-        self.swap.publish(client);
+        self.swap.publish_identity(&identity, &self.cluster).await?;
         tracing::info!(cluster = %self.cluster, csr = %name, serial = %identity.info.serial_hex,
             not_after = %identity.info.not_after, "certificate renewed; the agent now uses it");
         self.identity = identity;

@@ -14,23 +14,47 @@ use crate::common::{Process, eventually, flotilla_bin, free_port, kubectl, stder
 
 const ELECTION_KEY: &str = "/flotilla/leader/controllers";
 
-struct Replica {
-    data: PathBuf,
-    addr: SocketAddr,
-    process: Process,
+pub(crate) struct Replica {
+    pub(crate) data: PathBuf,
+    pub(crate) addr: SocketAddr,
+    pub(crate) process: Process,
 }
 
 impl Replica {
-    fn kubeconfig(&self) -> PathBuf {
+    pub(crate) fn kubeconfig(&self) -> PathBuf {
         self.data.join("admin.kubeconfig")
     }
 
-    fn kubectl(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    pub(crate) fn kubectl(&self, args: &[&str]) -> std::process::Output {
         kubectl(&self.kubeconfig(), args)
+    }
+
+    /// `flotilla --kubeconfig ADMIN ARGS`.
+    pub(crate) fn flotilla(&self, args: &[&str]) -> std::process::Output {
+        Command::new(flotilla_bin())
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .output()
+            .expect("run flotilla")
     }
 }
 
 fn start_replica(root: &Path, name: &str, endpoints: &str) -> Replica {
+    start_replica_with(root, name, endpoints, |_| {})
+}
+
+/// A replica whose `hub.json` `configure` edits between init and serve.
+pub(crate) fn start_replica_with(
+    root: &Path,
+    name: &str,
+    endpoints: &str,
+    configure: impl FnOnce(&mut serde_json::Value),
+) -> Replica {
     let data = root.join(name);
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let out = Command::new(flotilla_bin())
@@ -40,6 +64,11 @@ fn start_replica(root: &Path, name: &str, endpoints: &str) -> Replica {
         .output()
         .expect("run flotilla hub init");
     assert!(out.status.success(), "hub init: {}", stderr(&out));
+    let config_path = data.join("hub.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).expect("read hub.json")).expect("hub.json");
+    configure(&mut config);
+    std::fs::write(&config_path, serde_json::to_string_pretty(&config).expect("json")).expect("write hub.json");
     let data_arg = data.display().to_string();
     let process = Process::flotilla(
         &["hub", "serve", "--data-dir", &data_arg, "--store", "etcd", "--etcd-endpoints", endpoints],

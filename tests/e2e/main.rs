@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod durability;
 mod hub_ha;
+mod hub_ha_agent;
 mod hub_kubectl;
 mod kube_client;
 mod placement;

@@ -294,13 +294,14 @@ impl HubWatch {
                     Ok(rv) => rv,
                     Err(e) => {
                         self.store.set_connected(false);
+                        self.hub.suspect();
                         let delay = backoff.next_delay();
                         if !failing {
                             tracing::warn!(cluster = %self.cluster, error = %e, retry_in = ?delay,
                                 "cannot list ManifestWorks on the hub; working from the local copies");
                         }
                         failing = true;
-                        if sleep_or_shutdown(delay, &mut self.shutdown).await {
+                        if self.pause(delay).await {
                             return;
                         }
                         continue;
@@ -322,16 +323,30 @@ impl HubWatch {
                 }
                 Ended::Failed(e) => {
                     self.store.set_connected(false);
+                    self.hub.suspect();
                     let delay = backoff.next_delay();
-                    tracing::warn!(cluster = %self.cluster, error = %e, retry_in = ?delay,
+                    tracing::warn!(cluster = %self.cluster, error = %e, retry_in = ?delay, resource_version = %last,
                         "the ManifestWork watch failed; resuming from the last resourceVersion");
                     failing = true;
                     resource_version = Some(last);
-                    if sleep_or_shutdown(delay, &mut self.shutdown).await {
+                    if self.pause(delay).await {
                         return;
                     }
                 }
                 Ended::Shutdown => return,
+            }
+        }
+    }
+
+    /// Backs off for `delay`, cut short when a new hub client is published (another
+    /// replica after a failover, or a rotated certificate); true on shutdown.
+    async fn pause(&mut self, delay: Duration) -> bool {
+        let (hub, shutdown) = (&mut self.hub, &mut self.shutdown);
+        tokio::select! {
+            stop = sleep_or_shutdown(delay, shutdown) => stop,
+            () = hub.changed() => {
+                tracing::debug!(cluster = %self.cluster, "new hub client; retrying the ManifestWork watch now");
+                *self.shutdown.borrow()
             }
         }
     }

@@ -25,9 +25,12 @@ pub enum AgentCommand {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct JoinArgs {
-    /// The hub's API URL, such as https://hub.example.com:6443.
-    #[arg(long, value_name = "URL")]
-    pub hub: String,
+    /// The hub's API URL, such as https://hub.example.com:6443. Replicas of one hub (on one
+    /// etcd cluster) may be listed: repeat the flag or separate them with commas. The agent
+    /// uses the first that answers and moves to the next when it stops answering, keeping
+    /// its identity and its watches.
+    #[arg(long, visible_alias = "hub-url", value_name = "URL", required = true, value_delimiter = ',')]
+    pub hub: Vec<String>,
     /// Bootstrap token (ID.SECRET) from `flotilla token create`.
     #[arg(long, value_name = "TOKEN", env = "FLOTILLA_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -105,7 +108,10 @@ fn spoke_source(simulated: bool, kubeconfig: Option<PathBuf>, context: Option<St
 
 fn options(args: JoinArgs, spoke: SpokeSource) -> AgentOptions {
     let data_dir = args.data_dir.unwrap_or_else(|| flotilla_agent::default_data_dir(&args.cluster_name));
-    let mut opts = AgentOptions::new(&args.hub, &args.cluster_name, data_dir, spoke);
+    let mut urls = args.hub.iter().map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    let first = urls.next().unwrap_or_default();
+    let mut opts = AgentOptions::new(&first, &args.cluster_name, data_dir, spoke);
+    opts.fallback_hub_urls = urls.collect();
     opts.token = args.token.filter(|t| !t.is_empty());
     opts.hub_ca_hash = args.hub_ca_hash;
     opts.lease_duration = args.lease_duration_seconds.map(Duration::from_secs);
@@ -133,7 +139,7 @@ pub async fn run(
     eprintln!(
         "flotilla agent: cluster {} joining {} (data directory {})",
         opts.cluster_name,
-        opts.hub_url,
+        opts.hub_urls().join(", "),
         opts.data_dir.display()
     );
     flotilla_agent::run(opts, wait_for_signal()).await?;
@@ -256,6 +262,29 @@ mod tests {
                 "0"
             ]))
             .is_err()
+        );
+    }
+
+    #[test]
+    fn several_hub_urls_repeated_or_comma_separated() {
+        let (_, args) = join(&[
+            "agent",
+            "join",
+            "--hub-url",
+            "https://a:6443,https://b:6443/",
+            "--hub",
+            "https://c:6443",
+            "--hub-url",
+            "https://a:6443",
+            "--cluster-name",
+            "c1",
+        ]);
+        let opts = options(args, SpokeSource::Infer);
+        assert_eq!(opts.hub_url, "https://a:6443");
+        assert_eq!(opts.hub_urls(), ["https://a:6443", "https://b:6443", "https://c:6443"], "in order, once each");
+        assert!(
+            Cli::try_parse_from(argv(&["agent", "join", "--cluster-name", "c1"])).is_err(),
+            "a hub URL is required"
         );
     }
 

@@ -5,8 +5,12 @@
 //! The generated projects build in one shared target directory beside this test's
 //! (`<target>/wasm-templates`), so wit-bindgen and serde compile once, not once per world.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::{target_tmp, text};
 
 use serde_json::{Value, json};
 
@@ -19,31 +23,12 @@ fn component(name: &str) -> PathBuf {
     artifacts().join(format!("{}.wasm", name.replace('-', "_")))
 }
 
-/// This test's scratch space in the target directory (never in the repository).
-fn target_tmp() -> &'static Path {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-}
-
-/// Runs the binary in `dir` with a compilation cache of these tests and the shared wasm
-/// target directory.
 fn flotilla_in(dir: &Path, args: &[&str]) -> Output {
-    let target = target_tmp().parent().expect("the target directory").join("wasm-templates");
-    Command::new(env!("CARGO_BIN_EXE_flotilla"))
-        .args(args)
-        .current_dir(dir)
-        .env("FLOTILLA_PLUGIN_CACHE", target_tmp().join("plugin-dev-cache"))
-        .env("CARGO_TARGET_DIR", target)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run flotilla")
+    common::flotilla_in(dir, "plugin-dev-cache", args)
 }
 
 fn flotilla(args: &[&str]) -> Output {
     flotilla_in(target_tmp(), args)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn ok(out: &Output, what: &str) -> String {

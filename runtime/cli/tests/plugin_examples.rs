@@ -11,8 +11,12 @@
 //! A missing toolchain fails the test with the message `plugin build` gives: which tool, and
 //! the command that installs it (`scripts/test.sh` installs them all).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::text;
 
 const LANGUAGES: &[&str] = &["rust", "python", "js", "c"];
 const WORLDS: &[&str] =
@@ -22,27 +26,8 @@ fn plugins_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins")
 }
 
-/// This test's scratch space in the target directory (never in the repository).
-fn target_tmp() -> &'static Path {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-}
-
-/// Runs the binary in `dir` with a compilation cache of these tests and the wasm target
-/// directory `plugin_dev.rs` uses too, so the SDK's dependencies compile once.
 fn flotilla_in(dir: &Path, args: &[&str]) -> Output {
-    let target = target_tmp().parent().expect("the target directory").join("wasm-templates");
-    Command::new(env!("CARGO_BIN_EXE_flotilla"))
-        .args(args)
-        .current_dir(dir)
-        .env("FLOTILLA_PLUGIN_CACHE", target_tmp().join("plugin-examples-cache"))
-        .env("CARGO_TARGET_DIR", target)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run flotilla")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    common::flotilla_in(dir, "plugin-examples-cache", args)
 }
 
 fn ok(out: &Output, what: &str) -> String {
