@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Process, Server, eventually, stderr, stdout};
 use crate::hub_ha::{Replica, start_replica_with};
+use crate::work::wait_applied;
 
 const DEADLINE: Duration = Duration::from_secs(90);
 const CLUSTER: &str = "edge";
@@ -127,28 +128,6 @@ fn spoke_generation(spoke: &Server, name: &str) -> Option<(String, String)> {
     let out = spoke.kubectl(&["get", "configmap", &format!("{name}-config"), "-n", "default", "-o", "json"]);
     let cm: Value = serde_json::from_slice(&out.stdout).ok()?;
     Some((cm["data"]["generation"].as_str()?.to_string(), cm["metadata"]["uid"].as_str()?.to_string()))
-}
-
-fn applied_at_generation(work: &DynamicObject) -> bool {
-    let generation = work.metadata.generation.unwrap_or(0);
-    work.data
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|cs| cs.iter().find(|c| c["type"] == "Applied"))
-        .is_some_and(|c| c["status"] == "True" && c["observedGeneration"] == generation)
-}
-
-async fn wait_applied(works: &Api<DynamicObject>, name: &str, agent: &Process) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Ok(Some(w)) = works.get_opt(name).await
-            && applied_at_generation(&w)
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "work {name} never Applied; agent log:\n{}", agent.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

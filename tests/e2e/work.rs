@@ -125,7 +125,7 @@ fn on_spoke(spoke: &Server, work: &str) -> Option<(String, String, String)> {
 }
 
 /// The work's `Applied` condition is True for its current generation.
-fn applied_at_generation(work: &DynamicObject) -> bool {
+pub(crate) fn applied_at_generation(work: &DynamicObject) -> bool {
     let generation = work.metadata.generation.unwrap_or(0);
     work.data
         .pointer("/status/conditions")
@@ -134,7 +134,8 @@ fn applied_at_generation(work: &DynamicObject) -> bool {
         .is_some_and(|c| c["status"] == "True" && c["observedGeneration"] == generation)
 }
 
-async fn wait_applied(works: &Api<DynamicObject>, name: &str, agent: &mut Process) {
+/// Waits until the work is Applied at its current generation.
+pub(crate) async fn wait_applied(works: &Api<DynamicObject>, name: &str, agent: &Process) {
     let deadline = Instant::now() + DEADLINE;
     loop {
         if let Ok(Some(w)) = works.get_opt(name).await
@@ -228,7 +229,7 @@ async fn an_agent_cut_off_from_its_hub_keeps_its_workloads_and_converges_after()
     let admin = hub.client().await;
     let works: Api<DynamicObject> = Api::namespaced_with(admin, "edge", &manifest_works());
     put_work(&works, "web", 1).await;
-    wait_applied(&works, "web", &mut agent).await;
+    wait_applied(&works, "web", &agent).await;
     let (_, cm_uid, deploy_uid) = on_spoke(&spoke, "web").expect("applied");
 
     proxy.cut();
@@ -246,7 +247,7 @@ async fn an_agent_cut_off_from_its_hub_keeps_its_workloads_and_converges_after()
 
     proxy.restore();
     wait_available(&hub, "edge", &mut agent);
-    wait_applied(&works, "web", &mut agent).await;
+    wait_applied(&works, "web", &agent).await;
     let (generation, cm_after, deploy_after) =
         eventually(DEADLINE, || on_spoke(&spoke, "web").filter(|(g, _, _)| g == "2")).expect("converged");
     assert_eq!(generation, "2");
