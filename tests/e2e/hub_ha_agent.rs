@@ -3,7 +3,8 @@
 //! moves to the other replica without joining again (same ManagedCluster, no new CSR) and
 //! without listing its works again (its watch resumes from its resourceVersion), no
 //! acknowledged write is lost, and the spoke converges on every work without recreating
-//! anything.
+//! anything. Later in the stream one of the three etcd members is killed too, and the writes
+//! and the spoke go on.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,8 @@ const WORKS: [&str; 3] = ["web", "api", "jobs"];
 /// Generations written per work; the replica the agent uses is killed at `KILL_AT`.
 const LAST: u32 = 16;
 const KILL_AT: u32 = 8;
+/// The generation at which one etcd member is killed as well.
+const KILL_ETCD_MEMBER_AT: u32 = 12;
 
 fn join(via: &Replica, urls: &[String], spoke: &Server, dir: &std::path::Path) -> Process {
     let out = via.flotilla(&["token", "create", "--ttl", "10m"]);
@@ -132,7 +135,7 @@ fn spoke_generation(spoke: &Server, name: &str) -> Option<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_fails_over_between_hub_replicas_without_rejoining_or_relisting() {
-    let etcd = EtcdCluster::start(3).await.unwrap_or_else(|e| panic!("starting etcd: {e}"));
+    let mut etcd = EtcdCluster::start(3).await.unwrap_or_else(|e| panic!("starting etcd: {e}"));
     let endpoints = etcd.endpoints().join(",");
     let root = tempfile::tempdir().expect("tempdir");
     let accept_all = |c: &mut Value| c["autoAccept"] = json!(["*"]);
@@ -175,6 +178,9 @@ async fn an_agent_fails_over_between_hub_replicas_without_rejoining_or_relisting
             a.process.kill();
             killed = Some(Instant::now());
             put(&on_b, &on_b, "late", generation).await;
+        }
+        if generation == KILL_ETCD_MEMBER_AT {
+            etcd.kill(0);
         }
         for w in WORKS {
             put(&on_a, &on_b, w, generation).await;
