@@ -19,6 +19,7 @@ Override :meth:`ManifestTransform.transform` instead to work on the whole batch 
 
 from __future__ import annotations
 
+from abc import abstractmethod
 import json
 from collections.abc import Sequence
 from typing import Any, Union
@@ -37,13 +38,13 @@ Manifest = dict[str, Any]
 
 
 class ManifestTransform(Plugin[C]):
-    """Base class of a manifest transform: override :meth:`for_cluster` (or
-    :meth:`transform`)."""
+    """Base class of a manifest transform: override :meth:`for_cluster`, and
+    :meth:`transform` as well to handle the whole batch at once."""
 
+    @abstractmethod
     def for_cluster(self, config: C, manifests: list[Manifest], cluster: Cluster) -> list[Manifest]:
         """The manifests for one cluster (``manifests`` is this cluster's own copy). Raise
         :class:`Rejected` when this cluster cannot have the work."""
-        raise NotImplementedError(f"{type(self).__name__} must define for_cluster() or transform()")
 
     def transform(
         self, config: C, manifests: list[Manifest], clusters: Clusters

@@ -25,6 +25,7 @@ The world is deterministic: no clock, no randomness.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -55,11 +56,11 @@ Verdicts = Union[Filtered, Sequence[Union[str, None]]]
 class PlacementFilter(Plugin[C]):
     """Base class of a placement filter: override :meth:`filter` (and :meth:`reads`)."""
 
+    @abstractmethod
     def filter(self, config: C, clusters: Clusters) -> Verdicts:
         """Per cluster, in order: ``None`` keeps it, a string removes it for that reason
         (shown by ``flotilla placement explain``). Raise :class:`PluginError` to fail the
         whole call."""
-        raise NotImplementedError(f"{type(self).__name__} must define filter()")
 
 
 def _encode(out: Verdicts, count: int) -> Any:

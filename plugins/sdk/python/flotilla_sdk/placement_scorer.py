@@ -17,6 +17,7 @@ prioritizers'. The world is deterministic: no clock, no randomness.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -50,9 +51,9 @@ Scores = Union[Scored, Sequence[int]]
 class PlacementScorer(Plugin[C]):
     """Base class of a placement scorer: override :meth:`score` (and :meth:`reads`)."""
 
+    @abstractmethod
     def score(self, config: C, clusters: Clusters) -> Scores:
         """One integer score per cluster, in order, within [-100, 100]."""
-        raise NotImplementedError(f"{type(self).__name__} must define score()")
 
 
 def _encode(out: Scores, clusters: Clusters) -> Any:

@@ -7,6 +7,7 @@ import json
 import logging
 import traceback
 import typing
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -33,7 +34,7 @@ T = TypeVar("T")
 logger = logging.getLogger("flotilla_sdk")
 
 
-class Plugin(Generic[C]):
+class Plugin(ABC, Generic[C]):
     """The base of every world's plugin class.
 
     Subclasses set ``name``, ``version`` and ``summary``, and say their configuration type

@@ -20,6 +20,7 @@ the agent only when the Policy is enforced.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 import enum
 import json
 from collections.abc import Mapping, Sequence
@@ -122,9 +123,9 @@ class PolicyCheck(Plugin[C]):
     """Base class of a policy check: override :meth:`check` and :meth:`reads` (which must
     list the kinds the check reads)."""
 
+    @abstractmethod
     def check(self, config: C, cluster: Cluster, spoke: Spoke) -> CheckResult:
         """Evaluates the policy on the cluster the agent runs for."""
-        raise NotImplementedError(f"{type(self).__name__} must define check()")
 
 
 def _encode(out: CheckResult) -> Any:

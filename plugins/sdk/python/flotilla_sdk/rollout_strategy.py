@@ -17,6 +17,7 @@ there is no clock and no randomness.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -114,9 +115,9 @@ class Decision:
 class RolloutStrategy(Plugin[C]):
     """Base class of a rollout strategy: override :meth:`decide`."""
 
+    @abstractmethod
     def decide(self, config: C, now: int, clusters: list[RolloutCluster]) -> Decision:
         """Decides one rollout cycle at ``now`` (ms since the Unix epoch)."""
-        raise NotImplementedError(f"{type(self).__name__} must define decide()")
 
 
 def _encode(out: Decision, names: set[str]) -> Any:
