@@ -13,9 +13,9 @@ use flotilla_store::etcd_testing::EtcdCluster;
 use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::{Value, json};
 
-use crate::common::{Process, Server, eventually, stderr, stdout};
+use crate::common::{Process, Server, eventually};
 use crate::hub_ha::{Replica, start_replica_with};
-use crate::work::wait_applied;
+use crate::work::{join_with_token, wait_applied};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 const CLUSTER: &str = "edge";
@@ -27,33 +27,8 @@ const KILL_AT: u32 = 8;
 const KILL_ETCD_MEMBER_AT: u32 = 12;
 
 fn join(via: &Replica, urls: &[String], spoke: &Server, dir: &std::path::Path) -> Process {
-    let out = via.flotilla(&["token", "create", "--ttl", "10m"]);
-    assert!(out.status.success(), "token create: {}", stderr(&out));
-    let printed = stdout(&out);
-    let token = printed.lines().find_map(|l| l.strip_prefix("token: ")).expect("token").to_string();
-    let command = printed.lines().map(str::trim).find(|l| l.starts_with("flotilla agent join")).expect("command");
-    let words: Vec<&str> = command.split_whitespace().collect();
-    let hash = words[words.iter().position(|w| *w == "--hub-ca-hash").expect("hash") + 1].to_string();
-    let (dir_text, kubeconfig) = (dir.display().to_string(), spoke.kubeconfig.display().to_string());
-    let mut args = vec!["--kubeconfig", &kubeconfig, "agent", "join"];
-    for url in urls {
-        args.extend(["--hub-url", url.as_str()]);
-    }
-    args.extend([
-        "--cluster-name",
-        CLUSTER,
-        "--token",
-        &token,
-        "--hub-ca-hash",
-        &hash,
-        "--data-dir",
-        &dir_text,
-        "--lease-duration-seconds",
-        "2",
-        "--work-resync-seconds",
-        "1",
-    ]);
-    Process::flotilla(&args, dir.with_extension("log"))
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    join_with_token(&via.flotilla(&["token", "create", "--ttl", "10m"]), &urls, spoke, dir, CLUSTER)
 }
 
 fn get_json(replica: &Replica, args: &[&str]) -> Option<Value> {

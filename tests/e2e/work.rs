@@ -5,6 +5,7 @@
 //! once it can reach the hub again.
 
 use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use flotilla_agent::work::manifest_works;
@@ -18,22 +19,31 @@ const DEADLINE: Duration = Duration::from_secs(90);
 /// `flotilla agent join` against `hub_url` (the hub, or a proxy in front of it) for a spoke
 /// served by another process, with 2-second leases and a 1-second work resync.
 fn join(hub: &Server, hub_url: &str, spoke: &Server, base: &Path, name: &str) -> Process {
-    let out = hub.flotilla(&["token", "create", "--ttl", "10m"]);
-    assert!(out.status.success(), "token create: {}", stderr(&out));
-    let printed = stdout(&out);
+    join_with_token(&hub.flotilla(&["token", "create", "--ttl", "10m"]), &[hub_url], spoke, &base.join(name), name)
+}
+
+/// `flotilla agent join` as cluster `name`, with the token and CA hash that `token_create`
+/// (the output of `flotilla token create`) printed, given every hub URL in order, for a spoke
+/// served by another process, with 2-second leases and a 1-second work resync.
+pub(crate) fn join_with_token(
+    token_create: &Output,
+    hub_urls: &[&str],
+    spoke: &Server,
+    dir: &Path,
+    name: &str,
+) -> Process {
+    assert!(token_create.status.success(), "token create: {}", stderr(token_create));
+    let printed = stdout(token_create);
     let token = printed.lines().find_map(|l| l.strip_prefix("token: ")).expect("token").to_string();
     let command = printed.lines().map(str::trim).find(|l| l.starts_with("flotilla agent join")).expect("command");
     let words: Vec<&str> = command.split_whitespace().collect();
     let hash = words[words.iter().position(|w| *w == "--hub-ca-hash").expect("hash") + 1].to_string();
-    let dir = base.join(name);
     let (dir_text, kubeconfig) = (dir.display().to_string(), spoke.kubeconfig.display().to_string());
-    let args = [
-        "--kubeconfig",
-        &kubeconfig,
-        "agent",
-        "join",
-        "--hub",
-        hub_url,
+    let mut args = vec!["--kubeconfig", &kubeconfig, "agent", "join"];
+    for url in hub_urls {
+        args.extend(["--hub-url", url]);
+    }
+    args.extend([
         "--cluster-name",
         name,
         "--token",
@@ -46,7 +56,7 @@ fn join(hub: &Server, hub_url: &str, spoke: &Server, base: &Path, name: &str) ->
         "2",
         "--work-resync-seconds",
         "1",
-    ];
+    ]);
     Process::flotilla(&args, dir.with_extension("log"))
 }
 
