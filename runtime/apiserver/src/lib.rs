@@ -37,7 +37,7 @@ pub use auth::{
 };
 pub use endpoint::Endpoint;
 pub use metrics::MetricsSource;
-pub use registry::{Registry, Resource};
+pub use registry::{NotServed, Registry, Resource};
 pub use server::{TlsMaterial, serve_tls};
 pub use storage::{
     DeleteOptions, FieldValidation, ListOptions, Patch, PatchType, Propagation, Storage, WriteOptions, Written,

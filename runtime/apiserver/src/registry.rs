@@ -53,6 +53,14 @@ struct Inner {
     by_path: BTreeMap<(String, String, String), Arc<Resource>>,
 }
 
+/// A kind that a controller needs and the hub does not serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the hub does not serve {api_version} {kind}")]
+pub struct NotServed {
+    pub api_version: String,
+    pub kind: String,
+}
+
 /// Thread-safe registry of served resources.
 #[derive(Default, Clone)]
 pub struct Registry {
@@ -107,6 +115,12 @@ impl Registry {
         let (group, version) = split_api_version(api_version);
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         inner.by_path.values().find(|r| r.def.group == group && r.def.version == version && r.def.kind == kind).cloned()
+    }
+
+    /// Like [`Registry::by_kind`], for a kind a controller cannot run without.
+    pub fn served(&self, api_version: &str, kind: &str) -> Result<Arc<Resource>, NotServed> {
+        self.by_kind(api_version, kind)
+            .ok_or_else(|| NotServed { api_version: api_version.to_string(), kind: kind.to_string() })
     }
 
     /// The resource whose objects are stored under `group/plural` (its storage version).

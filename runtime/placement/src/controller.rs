@@ -50,8 +50,8 @@ pub const RETRY_AFTER_PLUGIN_FAILURE: Duration = Duration::from_secs(30);
 /// Why the controller cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
-    #[error("the hub does not serve {0}")]
-    NotServed(String),
+    #[error(transparent)]
+    NotServed(#[from] flotilla_apiserver::NotServed),
 }
 
 /// The resources the controller reads and writes.
@@ -67,12 +67,7 @@ struct Resources {
 
 impl Resources {
     fn of(storage: &Storage) -> Result<Resources, ControllerError> {
-        let get = |api_version: &str, kind: &str| {
-            storage
-                .registry
-                .by_kind(api_version, kind)
-                .ok_or_else(|| ControllerError::NotServed(format!("{api_version} {kind}")))
-        };
+        let get = |api_version: &str, kind: &str| storage.registry.served(api_version, kind);
         Ok(Resources {
             placements: get(decisions::API_VERSION, "Placement")?,
             decisions: get(decisions::API_VERSION, "PlacementDecision")?,

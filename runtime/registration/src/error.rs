@@ -4,8 +4,8 @@ use flotilla_apimachinery::ApiError;
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationError {
     /// The hub does not serve a kind registration needs (a build defect).
-    #[error("the hub does not serve {api_version} {kind}")]
-    KindNotServed { api_version: String, kind: String },
+    #[error(transparent)]
+    KindNotServed(#[from] flotilla_apiserver::NotServed),
     /// An `autoAccept` entry in hub.json is unusable.
     #[error("autoAccept entry {entry:?}: {reason}")]
     AutoAccept { entry: String, reason: String },

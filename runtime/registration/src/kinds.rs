@@ -18,12 +18,7 @@ pub(crate) struct Kinds {
 
 impl Kinds {
     pub fn resolve(registry: &Registry) -> Result<Kinds, RegistrationError> {
-        let get = |api_version: &str, kind: &str| {
-            registry.by_kind(api_version, kind).ok_or_else(|| RegistrationError::KindNotServed {
-                api_version: api_version.to_string(),
-                kind: kind.to_string(),
-            })
-        };
+        let get = |api_version: &str, kind: &str| registry.served(api_version, kind);
         Ok(Kinds {
             managed_clusters: get("cluster.open-cluster-management.io/v1", "ManagedCluster")?,
             csrs: get("certificates.k8s.io/v1", "CertificateSigningRequest")?,

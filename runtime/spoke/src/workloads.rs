@@ -59,8 +59,9 @@ const ALL_DAEMON_SETS: &str = "DaemonSet/*";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimulatorError {
-    #[error("the simulated spoke does not serve {0}, which the workload simulator follows")]
-    NotServed(String),
+    /// A kind the workload simulator follows.
+    #[error(transparent)]
+    NotServed(#[from] flotilla_apiserver::NotServed),
 }
 
 /// The kinds whose status is simulated, in the order of [`Simulator::watches`] (Nodes last).
@@ -185,12 +186,7 @@ pub fn start(server: &mut RunningServer, delay: Duration) -> Result<(), Simulato
 
 impl Simulator {
     pub fn new(storage: Storage, delay: Duration) -> Result<Simulator, SimulatorError> {
-        let lookup = |api_version: &str, kind: &str| {
-            storage
-                .registry
-                .by_kind(api_version, kind)
-                .ok_or_else(|| SimulatorError::NotServed(format!("{api_version} {kind}")))
-        };
+        let lookup = |api_version: &str, kind: &str| storage.registry.served(api_version, kind);
         let mut resources = Vec::new();
         for workload in WORKLOADS {
             resources.push(lookup(workload.api_version(), workload.kind())?);
