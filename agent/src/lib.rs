@@ -9,7 +9,9 @@
 //! - rotation ([`rotation`]): renew the certificate at 75–80 % of its life and swap the hub
 //!   client under the running loops;
 //! - work ([`work`]): apply the cluster's ManifestWorks on the spoke, record and
-//!   garbage-collect them, repair drift and report their status.
+//!   garbage-collect them, repair drift and report their status;
+//! - governance ([`policy`]): evaluate the cluster's replicated Policies on the spoke
+//!   (ConfigurationPolicy, WasmPolicy plugins), enforce them, report compliance.
 //!
 //! It never deletes anything on its spoke because the hub is unreachable: every failure
 //! towards the hub is logged and retried with backoff.
@@ -28,6 +30,7 @@ pub mod join;
 pub mod lease;
 pub mod pinning;
 pub mod plugins;
+pub mod policy;
 pub mod quantity;
 pub mod rotation;
 mod spoke;
@@ -94,6 +97,9 @@ pub struct AgentOptions {
     /// The largest raw JSON value status feedback reports (OCM `--max-json-raw-length`,
     /// 1024); at most [`work::feedback::MAX_JSON_RAW_BYTES`]. 0 reports scalars only.
     pub max_feedback_json_bytes: usize,
+    /// How often policy templates with `evaluationInterval` `watch` (the default) are
+    /// evaluated again ([`policy::DEFAULT_WATCH_PERIOD`], 10 s).
+    pub policy_watch_period: Duration,
 }
 
 impl AgentOptions {
@@ -130,6 +136,7 @@ impl AgentOptions {
             applied_work_eviction_grace: work::DEFAULT_EVICTION_GRACE,
             work_workers: work::DEFAULT_WORKERS,
             max_feedback_json_bytes: work::feedback::DEFAULT_MAX_JSON_RAW_BYTES,
+            policy_watch_period: policy::DEFAULT_WATCH_PERIOD,
         }
     }
 }
@@ -189,7 +196,7 @@ async fn run_until_stopped(opts: AgentOptions, mut shutdown: watch::Receiver<boo
         tokio::spawn(plugins::serve_metrics(listener, plugins.clone(), shutdown.clone()));
     }
     let spoke = Spoke::connect(&opts.spoke, &opts.data_dir, &opts.cluster_name).await?;
-    let result = run_with_spoke(&opts, &data, &spoke, &mut shutdown).await;
+    let result = run_with_spoke(&opts, &data, &spoke, plugins, &mut shutdown).await;
     spoke.shutdown().await;
     result
 }
@@ -198,6 +205,7 @@ async fn run_with_spoke(
     opts: &AgentOptions,
     data: &datadir::DataDir,
     spoke: &Spoke,
+    plugins: Arc<plugins::AgentPlugins>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), AgentError> {
     let Some((record, identity)) = join::ensure_identity(opts, data, spoke, shutdown).await? else {
@@ -218,6 +226,15 @@ async fn run_with_spoke(
             },
             ..work::WorkOptions::new(opts.work_resync_period, opts.applied_work_eviction_grace, opts.work_workers)
         },
+        shutdown.clone(),
+    )?;
+    let policy_agent = policy::PolicyAgent::new(
+        &cluster,
+        hub.clone(),
+        spoke.client.clone(),
+        plugins,
+        &opts.data_dir,
+        opts.policy_watch_period,
         shutdown.clone(),
     )?;
     tracing::info!(cluster = %cluster, agent_id = %record.agent_id, hub = %identity.hub_url, spoke = %spoke.url,
@@ -254,6 +271,7 @@ async fn run_with_spoke(
         .run(),
     );
     tasks.spawn(work_agent.run());
+    tasks.spawn(policy_agent.run());
     if record.hub_urls.len() > 1 {
         tracing::info!(cluster = %cluster, hubs = ?record.hub_urls, "hub replicas, used in this order");
         tasks.spawn(

@@ -12,6 +12,8 @@ mod hub_ha_agent;
 mod hub_kubectl;
 mod kube_client;
 mod placement;
+mod policy;
 mod registration;
+mod rollout;
 mod spoke_kubectl;
 mod work;

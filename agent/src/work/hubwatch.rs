@@ -1,7 +1,9 @@
-//! The agent's copy of its ManifestWorks: watched on the hub in the cluster namespace, kept
-//! in memory for the workers and on disk under `DATA_DIR/works/<name>.json` (one atomic,
-//! owner-only write per change: works may carry Secrets), so that an agent restarted while
-//! the hub is down goes on applying and repairing what it was told last.
+//! The agent's copy of the hub objects of its cluster namespace that it acts on (its
+//! ManifestWorks, its replicated Policies): watched on the hub, kept in memory for the
+//! workers and on disk under `DATA_DIR/<dir>/<name>.json` (one atomic, owner-only write per
+//! change: works may carry Secrets), so that an agent restarted while the hub is down goes
+//! on applying, repairing and evaluating what it was told last. One [`HubStore`] and one
+//! [`HubWatch`] per [`WatchedKind`].
 //!
 //! The watch is a plain list+watch loop rather than `kube::runtime::watcher`: it must keep
 //! its resourceVersion across hub client swaps (certificate rotation) and connection
@@ -31,7 +33,7 @@ const LIST_PAGE: u32 = 500;
 /// A watch that delivers nothing, not even a bookmark (the hub sends one every few
 /// seconds), for this long is taken for a dead connection.
 const WATCH_IDLE: Duration = Duration::from_secs(90);
-/// How many removed works are remembered (see [`WorkStore::remove`]).
+/// How many removed objects are remembered (see [`HubStore::remove`]).
 const MAX_REMOVED_MARKS: usize = 10_000;
 
 /// `work.open-cluster-management.io/v1` ManifestWorks, for kube-rs dynamic APIs.
@@ -45,11 +47,29 @@ pub fn manifest_works() -> ApiResource {
     }
 }
 
-/// The works of this cluster as last seen, shared by the watch and the workers.
-pub struct WorkStore {
+/// A kind of hub object the agent watches in its cluster namespace.
+#[derive(Clone)]
+pub struct WatchedKind {
+    pub resource: ApiResource,
+    /// What makes an object worth processing again: not its status (the agent's own writes
+    /// come back through the watch and must not loop).
+    pub interesting: for<'a> fn(&'a Value) -> [Option<&'a Value>; 5],
+}
+
+impl WatchedKind {
+    /// The cluster's ManifestWorks.
+    pub fn manifest_works() -> WatchedKind {
+        WatchedKind { resource: manifest_works(), interesting }
+    }
+}
+
+/// The objects of one kind in this cluster's namespace as last seen, shared by the watch
+/// and the workers.
+pub struct HubStore {
+    kind: WatchedKind,
     dir: PathBuf,
     works: RwLock<BTreeMap<String, Arc<Value>>>,
-    /// The resourceVersion at which each removed work was seen gone: a late response to the
+    /// The resourceVersion at which each removed object was seen gone: a late response to the
     /// agent's own write (say, the finalizer removal that let the work go) carries an older
     /// one and must not bring the work back.
     removed: Mutex<BTreeMap<String, u64>>,
@@ -79,8 +99,7 @@ fn resource_version(work: &Value) -> Option<u64> {
     work.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|rv| rv.parse().ok())
 }
 
-/// What makes a work worth reconciling again: not its status (the agent's own writes come
-/// back through the watch and must not loop).
+/// What makes a work worth reconciling again: not its status.
 fn interesting(work: &Value) -> [Option<&Value>; 5] {
     [
         work.get("spec"),
@@ -91,10 +110,10 @@ fn interesting(work: &Value) -> [Option<&Value>; 5] {
     ]
 }
 
-impl WorkStore {
-    /// Loads the works saved under `dir`. A file that cannot be read is skipped with a
-    /// warning (the hub will send the work again); the store starts unsynced.
-    pub fn load(dir: &Path, queue: Arc<WorkQueue>) -> Result<WorkStore, AgentError> {
+impl HubStore {
+    /// Loads the objects saved under `dir`. A file that cannot be read is skipped with a
+    /// warning (the hub will send the object again); the store starts unsynced.
+    pub fn load(dir: &Path, queue: Arc<WorkQueue>, kind: WatchedKind) -> Result<HubStore, AgentError> {
         std::fs::create_dir_all(dir).map_err(AgentError::io("creating", dir))?;
         let mut works = BTreeMap::new();
         let entries = std::fs::read_dir(dir).map_err(AgentError::io("reading", dir))?;
@@ -113,19 +132,20 @@ impl WorkStore {
                         works.insert(name.to_string(), Arc::new(work));
                     }
                     _ => {
-                        tracing::warn!(path = %path.display(), "ignoring a saved work whose name does not match its file")
+                        tracing::warn!(path = %path.display(), "ignoring a saved object whose name does not match its file")
                     }
                 },
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable saved work"),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable saved object"),
             }
         }
         if !works.is_empty() {
-            tracing::info!(works = works.len(), dir = %dir.display(), "loaded the saved works");
+            tracing::info!(kind = %kind.resource.kind, count = works.len(), dir = %dir.display(), "loaded the saved objects");
         }
         for name in works.keys() {
             queue.add(name);
         }
-        Ok(WorkStore {
+        Ok(HubStore {
+            kind,
             dir: dir.to_path_buf(),
             works: RwLock::new(works),
             removed: Mutex::new(BTreeMap::new()),
@@ -174,16 +194,16 @@ impl WorkStore {
         };
         if let Err(e) = result {
             // The in-memory copy is still right; only a restart without the hub would miss it.
-            tracing::warn!(path = %path.display(), error = %e, "cannot save the local copy of a work");
+            tracing::warn!(path = %path.display(), error = %e, "cannot save the local copy of a hub object");
         }
     }
 
-    /// Records a newer version of a work (from the watch, a list, or the response to the
+    /// Records a newer version of an object (from the watch, a list, or the response to the
     /// agent's own write). An older resourceVersion than the one held is ignored, so a late
-    /// response never rolls the copy back. Queues the work when more than its status changed.
+    /// response never rolls the copy back. Queues the object when more than its status changed.
     pub fn upsert(&self, work: Value) {
         let Some(name) = name_of(&work).map(str::to_string) else {
-            tracing::warn!("ignoring a ManifestWork without a usable name");
+            tracing::warn!(kind = %self.kind.resource.kind, "ignoring an object without a usable name");
             return;
         };
         {
@@ -210,6 +230,7 @@ impl WorkStore {
                     return;
                 }
             }
+            let interesting = self.kind.interesting;
             let interesting = works.get(&name).is_none_or(|old| interesting(old) != interesting(&work));
             works.insert(name.clone(), work.clone());
             interesting
@@ -220,7 +241,7 @@ impl WorkStore {
         }
     }
 
-    /// Forgets a work that is gone from the hub; the engine then looks after what it left
+    /// Forgets an object that is gone from the hub; the engine then looks after what it left
     /// on the spoke.
     pub fn remove(&self, name: &str, resource_version: Option<u64>) {
         if let Some(rv) = resource_version {
@@ -236,7 +257,7 @@ impl WorkStore {
         let removed = self.works.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name).is_some();
         if removed {
             self.persist(name, None);
-            tracing::info!(work = %name, "the work is gone from the hub");
+            tracing::info!(kind = %self.kind.resource.kind, name = %name, "gone from the hub");
             self.queue.add(name);
         }
     }
@@ -258,11 +279,11 @@ impl WorkStore {
     }
 }
 
-/// The list+watch loop on the hub.
+/// The list+watch loop on the hub, for the kind of its store.
 pub struct HubWatch {
     pub cluster: String,
     pub hub: SharedClient,
-    pub store: Arc<WorkStore>,
+    pub store: Arc<HubStore>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -297,8 +318,8 @@ impl HubWatch {
                         self.hub.suspect();
                         let delay = backoff.next_delay();
                         if !failing {
-                            tracing::warn!(cluster = %self.cluster, error = %e, retry_in = ?delay,
-                                "cannot list ManifestWorks on the hub; working from the local copies");
+                            tracing::warn!(cluster = %self.cluster, kind = %self.kind(), error = %e, retry_in = ?delay,
+                                "cannot list on the hub; working from the local copies");
                         }
                         failing = true;
                         if self.pause(delay).await {
@@ -309,7 +330,7 @@ impl HubWatch {
                 },
             };
             if std::mem::take(&mut failing) {
-                tracing::info!(cluster = %self.cluster, "watching ManifestWorks on the hub again");
+                tracing::info!(cluster = %self.cluster, kind = %self.kind(), "watching the hub again");
             }
             let mut last = rv;
             match self.watch(&mut last).await {
@@ -318,15 +339,15 @@ impl HubWatch {
                     resource_version = Some(last);
                 }
                 Ended::Relist => {
-                    tracing::info!(cluster = %self.cluster, "the ManifestWork watch expired (410); listing again");
+                    tracing::info!(cluster = %self.cluster, kind = %self.kind(), "the watch expired (410); listing again");
                     resource_version = None;
                 }
                 Ended::Failed(e) => {
                     self.store.set_connected(false);
                     self.hub.suspect();
                     let delay = backoff.next_delay();
-                    tracing::warn!(cluster = %self.cluster, error = %e, retry_in = ?delay, resource_version = %last,
-                        "the ManifestWork watch failed; resuming from the last resourceVersion");
+                    tracing::warn!(cluster = %self.cluster, kind = %self.kind(), error = %e, retry_in = ?delay, resource_version = %last,
+                        "the watch failed; resuming from the last resourceVersion");
                     failing = true;
                     resource_version = Some(last);
                     if self.pause(delay).await {
@@ -345,30 +366,35 @@ impl HubWatch {
         tokio::select! {
             stop = sleep_or_shutdown(delay, shutdown) => stop,
             () = hub.changed() => {
-                tracing::debug!(cluster = %self.cluster, "new hub client; retrying the ManifestWork watch now");
+                tracing::debug!(cluster = %self.cluster, kind = %self.kind(), "new hub client; retrying the watch now");
                 *self.shutdown.borrow()
             }
         }
     }
 
-    fn api(&self) -> Api<DynamicObject> {
-        Api::namespaced_with(self.hub.get(), &self.cluster, &manifest_works())
+    fn kind(&self) -> &str {
+        &self.store.kind.resource.kind
     }
 
-    /// Lists every work of the namespace (paged) into the store; the list's resourceVersion.
+    fn api(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(self.hub.get(), &self.cluster, &self.store.kind.resource)
+    }
+
+    /// Lists every object of the namespace (paged) into the store; the list's resourceVersion.
     async fn list(&self) -> Result<String, AgentError> {
         let api = self.api();
         let mut params = ListParams::default().limit(LIST_PAGE);
         let mut works = Vec::new();
         let mut version = None;
         loop {
-            let page = api
-                .list(&params)
-                .await
-                .map_err(AgentError::kube(format!("listing ManifestWorks in {}", self.cluster)))?;
+            let page = api.list(&params).await.map_err(AgentError::kube(format!(
+                "listing {}s in {}",
+                self.kind(),
+                self.cluster
+            )))?;
             for item in page.items {
                 let value = serde_json::to_value(&item)
-                    .map_err(|e| AgentError::Internal(format!("cannot encode a ManifestWork: {e}")))?;
+                    .map_err(|e| AgentError::Internal(format!("cannot encode a {}: {e}", self.kind())))?;
                 works.push(value);
             }
             if version.is_none() {
@@ -380,12 +406,12 @@ impl HubWatch {
             }
         }
         let version = version.filter(|v| !v.is_empty()).ok_or_else(|| {
-            AgentError::Internal(format!("the hub's ManifestWork list in {} has no resourceVersion", self.cluster))
+            AgentError::Internal(format!("the hub's {} list in {} has no resourceVersion", self.kind(), self.cluster))
         })?;
         let count = works.len();
         self.store.replace_all(works, version.parse().ok());
         self.store.set_connected(true);
-        tracing::debug!(cluster = %self.cluster, works = count, resource_version = %version, "listed ManifestWorks");
+        tracing::debug!(cluster = %self.cluster, kind = %self.kind(), count, resource_version = %version, "listed");
         Ok(version)
     }
 
@@ -405,7 +431,7 @@ impl HubWatch {
                     // A connection that went silent (a network path that dropped without a
                     // reset) would otherwise hang until the read timeout: start over.
                     Err(_) => {
-                        tracing::debug!(cluster = %self.cluster, idle = ?WATCH_IDLE, "the ManifestWork watch went quiet; resuming");
+                        tracing::debug!(cluster = %self.cluster, kind = %self.kind(), idle = ?WATCH_IDLE, "the watch went quiet; resuming");
                         return Ended::Resume;
                     }
                     Ok(None) => return Ended::Resume,
@@ -415,7 +441,7 @@ impl HubWatch {
                         }
                         match serde_json::to_value(&object) {
                             Ok(work) => self.store.upsert(work),
-                            Err(e) => tracing::warn!(error = %e, "cannot encode a ManifestWork"),
+                            Err(e) => tracing::warn!(kind = %self.kind(), error = %e, "cannot encode an object"),
                         }
                     }
                     Ok(Some(Ok(WatchEvent::Deleted(object)))) => {
@@ -433,7 +459,7 @@ impl HubWatch {
                     Ok(Some(Err(e))) => return Ended::Failed(api_message(&e)),
                 },
                 () = self.hub.changed() => {
-                    tracing::debug!(cluster = %self.cluster, "new hub client; restarting the ManifestWork watch");
+                    tracing::debug!(cluster = %self.cluster, kind = %self.kind(), "new hub client; restarting the watch");
                     return Ended::Resume;
                 }
                 _ = self.shutdown.changed() => return Ended::Shutdown,
@@ -458,7 +484,7 @@ mod tests {
     fn keeps_newest_versions_on_disk_and_queues_only_real_changes() {
         let dir = tempfile::tempdir().unwrap();
         let queue = WorkQueue::new();
-        let store = WorkStore::load(dir.path(), queue.clone()).unwrap();
+        let store = HubStore::load(dir.path(), queue.clone(), WatchedKind::manifest_works()).unwrap();
         store.upsert(work("w1", "5", json!({"a": 1})));
         assert_eq!(queue.len(), 1);
         // Status-only change: stored, not queued again.
@@ -471,7 +497,7 @@ mod tests {
         store.upsert(work("w1", "4", json!({"a": 0})));
         assert_eq!(store.get("w1").unwrap()["metadata"]["resourceVersion"], "6");
 
-        let reloaded = WorkStore::load(dir.path(), WorkQueue::new()).unwrap();
+        let reloaded = HubStore::load(dir.path(), WorkQueue::new(), WatchedKind::manifest_works()).unwrap();
         assert_eq!(*reloaded.get("w1").unwrap(), with_status);
         assert!(!reloaded.synced());
 
@@ -480,7 +506,10 @@ mod tests {
         assert!(store.synced());
         assert!(!dir.path().join("w1.json").exists());
         assert!(dir.path().join("w2.json").exists());
-        assert_eq!(WorkStore::load(dir.path(), WorkQueue::new()).unwrap().names(), ["w2"]);
+        assert_eq!(
+            HubStore::load(dir.path(), WorkQueue::new(), WatchedKind::manifest_works()).unwrap().names(),
+            ["w2"]
+        );
 
         // A late copy from before the removal does not resurrect it; a recreation does.
         store.upsert(work("w1", "7", json!({"a": 1})));

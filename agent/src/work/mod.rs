@@ -16,13 +16,13 @@
 //! hub is unreachable, and never deletes anything because the hub cannot be reached.
 
 mod applied;
-mod apply;
+pub(crate) mod apply;
 pub mod condition;
-mod discovery;
+pub(crate) mod discovery;
 pub mod feedback;
-mod hubwatch;
-mod manifest;
-mod queue;
+pub(crate) mod hubwatch;
+pub(crate) mod manifest;
+pub(crate) mod queue;
 mod reconcile;
 mod report;
 pub mod rules;
@@ -87,7 +87,7 @@ pub(crate) struct Engine {
     pub hub_hash: String,
     pub hub: SharedClient,
     pub spoke: kube::Client,
-    pub store: Arc<hubwatch::WorkStore>,
+    pub store: Arc<hubwatch::HubStore>,
     pub queue: Arc<queue::WorkQueue>,
     pub discovery: discovery::DiscoveryCache,
     pub options: WorkOptions,
@@ -140,7 +140,11 @@ impl WorkAgent {
         shutdown: watch::Receiver<bool>,
     ) -> Result<WorkAgent, AgentError> {
         let queue = queue::WorkQueue::new();
-        let store = Arc::new(hubwatch::WorkStore::load(&data_dir.join(WORKS_DIR), queue.clone())?);
+        let store = Arc::new(hubwatch::HubStore::load(
+            &data_dir.join(WORKS_DIR),
+            queue.clone(),
+            hubwatch::WatchedKind::manifest_works(),
+        )?);
         let hub_hash = applied::hub_hash(hub_url.trim_end_matches('/'));
         let engine = Engine {
             cluster: cluster.to_string(),

@@ -77,6 +77,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::placement_cmds::PlacementCommand,
     },
+    /// Follow and undo ManifestWorkReplicaSet rollouts: status [--watch], history, undo.
+    Rollout {
+        #[command(subcommand)]
+        command: crate::rollout_cmds::RolloutCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]

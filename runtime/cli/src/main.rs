@@ -9,6 +9,7 @@ mod kubectl;
 mod placement_cmds;
 mod plugin_cmds;
 mod registration_cmds;
+mod rollout_cmds;
 mod server_cmds;
 
 use std::process::ExitCode;
@@ -92,6 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent { command } => agent_cmds::run(command, cli.kubeconfig.clone(), context.clone()).await,
         Command::Plugin { command } => plugin_cmds::run(command, &kubeconfig, context.as_deref()).await,
         Command::Placement { command } => placement_cmds::run(&session().await?, command).await,
+        Command::Rollout { command } => rollout_cmds::run(&session().await?, command).await,
         Command::Demo(args) => {
             server_cmds::demo(args).await?;
             Ok(ExitCode::SUCCESS)

@@ -7,7 +7,9 @@
 //! ([`plugins`]). ManifestWorks carry up to `maxManifestWorkBytes` of manifests ([`works`]).
 //! Placements are scheduled by `flotilla_placement`'s controller, with Wasm filters and
 //! scorers resolved from `WasmPlugin`s ([`plugins::PlacementPlugins`]), and explained at
-//! `/debug/placements/<ns>/<name>` ([`placement`]).
+//! `/debug/placements/<ns>/<name>` ([`placement`]). Policies are replicated to the clusters
+//! their PlacementBindings place them on, and their compliance aggregated, by
+//! `flotilla_policy`'s controller.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -294,6 +296,12 @@ pub async fn start_with_store(
             .context("starting placement scheduling")?;
     let _ = placement_explainer.set(scheduling.explainer());
     server.spawn(flotilla_apiserver::controller::run(scheduling, server.storage().clone(), server.shutdown_signal()));
+    let rollout_plugins =
+        plugins::RolloutPlugins::new(plugins.clone(), server.storage().clone()).map_err(anyhow::Error::msg)?;
+    let rollouts =
+        flotilla_rollout::controller::RolloutController::new(server.storage().clone(), Arc::new(rollout_plugins))
+            .context("starting ManifestWorkReplicaSet rollouts")?;
+    server.spawn(flotilla_apiserver::controller::run(rollouts, server.storage().clone(), server.shutdown_signal()));
     let plugin_status =
         plugins::WasmPluginStatus::new(plugins, server.storage().clone()).map_err(anyhow::Error::msg)?;
     server.spawn(flotilla_apiserver::controller::run(
@@ -301,6 +309,9 @@ pub async fn start_with_store(
         server.storage().clone(),
         server.shutdown_signal(),
     ));
+    let policies = flotilla_policy::controller::PolicyController::new(server.storage().clone())
+        .context("starting policy propagation")?;
+    server.spawn(flotilla_apiserver::controller::run(policies, server.storage().clone(), server.shutdown_signal()));
     let work_ttl = work_ttl::CompletedWorkCleanup::new(server.storage().clone()).map_err(anyhow::Error::msg)?;
     server.spawn(flotilla_apiserver::controller::run(work_ttl, server.storage().clone(), server.shutdown_signal()));
     let ca = Layout::new(data_dir).load_ca().context("loading the hub CA to sign agents' certificates")?;

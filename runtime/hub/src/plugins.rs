@@ -410,3 +410,77 @@ impl PluginResolver for PlacementPlugins {
         Ok(ResolvedPlugin { plugin, failure_policy, limits })
     }
 }
+
+/// The rollout controller's view of the hub's plugins: rollout strategies
+/// (`rolloutStrategy.type: Plugin`) and manifest transforms (`spec.manifestTransform`), resolved
+/// by `WasmPlugin` name as [`PlacementPlugins`] resolves them (same loading and caching per
+/// name and digest), with the call limits of the WasmPlugin and the reference.
+///
+/// Calls come from the rollout controller's blocking thread (it reads the object through the
+/// runtime handle, as [`PlacementPlugins`]).
+pub struct RolloutPlugins {
+    plugins: Arc<HubPlugins>,
+    named: PlacementPlugins,
+    /// The host, once a plugin was resolved.
+    host: OnceLock<Arc<PluginHost>>,
+}
+
+impl RolloutPlugins {
+    /// Call from the runtime whose storage it reads.
+    pub fn new(plugins: Arc<HubPlugins>, storage: Storage) -> Result<RolloutPlugins, String> {
+        let named = PlacementPlugins::new(plugins.clone(), storage)?;
+        Ok(RolloutPlugins { plugins, named, host: OnceLock::new() })
+    }
+
+    fn started_host(&self) -> Result<Arc<PluginHost>, String> {
+        if let Some(host) = self.host.get() {
+            return Ok(host.clone());
+        }
+        let host = self.plugins.host().map_err(|e| format!("the hub's plugin host cannot start: {e}"))?;
+        Ok(self.host.get_or_init(|| host).clone())
+    }
+
+    /// The plugin, the call limits (the host's defaults, the WasmPlugin's, the reference's)
+    /// and the WasmPlugin's failure policy.
+    fn resolve_with(
+        &self,
+        name: &str,
+        reference_limits: Option<&LimitsOverride>,
+    ) -> Result<(Arc<Plugin>, Limits, FailurePolicy), String> {
+        let host = self.started_host()?;
+        let resolved = self.named.resolve(name)?;
+        let overrides: Vec<&LimitsOverride> = resolved.limits.iter().chain(reference_limits).collect();
+        Ok((resolved.plugin, host.limits(&overrides), resolved.failure_policy))
+    }
+}
+
+impl flotilla_rollout::strategy::StrategyPlugins for RolloutPlugins {
+    /// Asked for only after a plugin resolved, which started the host.
+    fn host(&self) -> Arc<PluginHost> {
+        match self.started_host() {
+            Ok(host) => host,
+            // Unreachable through the controller (see above); on its blocking thread a panic
+            // fails that one reconcile, which the controller retries.
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn resolve(&self, reference: &flotilla_rollout::engine::PluginStrategy) -> Result<(Arc<Plugin>, Limits), String> {
+        self.resolve_with(&reference.name, reference.limits.as_ref()).map(|(plugin, limits, _)| (plugin, limits))
+    }
+}
+
+impl flotilla_rollout::transform::NamedPlugins for RolloutPlugins {
+    fn host(&self) -> Arc<PluginHost> {
+        flotilla_rollout::strategy::StrategyPlugins::host(self)
+    }
+
+    fn resolve_named(&self, name: &str) -> Result<flotilla_rollout::transform::ResolvedPlugin, String> {
+        let (plugin, limits, policy) = self.resolve_with(name, None)?;
+        let failure_policy = match policy {
+            FailurePolicy::Fail => flotilla_rollout::engine::FailurePolicy::Fail,
+            FailurePolicy::Ignore => flotilla_rollout::engine::FailurePolicy::Ignore,
+        };
+        Ok(flotilla_rollout::transform::ResolvedPlugin { plugin, limits, failure_policy })
+    }
+}

@@ -36,7 +36,8 @@ pub enum KindsError {
 
 /// The hub's kinds: OCM's hub CRDs, `WasmPlugin`, and core/v1 Namespace, Event, ConfigMap
 /// and Secret (policy hub templates and add-on configuration read them), coordination.k8s.io/v1
-/// Lease and certificates.k8s.io/v1 CertificateSigningRequest.
+/// Lease, certificates.k8s.io/v1 CertificateSigningRequest and apps/v1 ControllerRevision (the
+/// revisions of ManifestWorkReplicaSet templates).
 pub fn hub_kinds() -> Result<Vec<ResourceDef>, KindsError> {
     let mut kinds = vec![
         builtin::core::namespace(),
@@ -45,6 +46,7 @@ pub fn hub_kinds() -> Result<Vec<ResourceDef>, KindsError> {
         builtin::core::secret(),
         builtin::cluster::lease(),
         builtin::cluster::certificate_signing_request(),
+        builtin::workloads::controller_revision(),
     ];
     kinds.extend(crd_kinds(Side::Hub)?);
     Ok(kinds)

@@ -29,6 +29,7 @@ fn hub_kinds_load() {
         ("", "v1", "secrets", "Secret", true),
         ("coordination.k8s.io", "v1", "leases", "Lease", true),
         ("certificates.k8s.io", "v1", "certificatesigningrequests", "CertificateSigningRequest", false),
+        ("apps", "v1", "controllerrevisions", "ControllerRevision", true),
         ("cluster.open-cluster-management.io", "v1", "managedclusters", "ManagedCluster", false),
         ("cluster.open-cluster-management.io", "v1beta2", "managedclustersets", "ManagedClusterSet", false),
         (
@@ -47,6 +48,7 @@ fn hub_kinds_load() {
         ("policy.open-cluster-management.io", "v1", "placementbindings", "PlacementBinding", true),
         ("policy.open-cluster-management.io", "v1beta1", "policysets", "PolicySet", true),
         ("flotilla.dev", "v1alpha1", "wasmplugins", "WasmPlugin", false),
+        ("flotilla.dev", "v1alpha1", "wasmpolicies", "WasmPolicy", true),
         ("flotilla.dev", "v1alpha1", "bootstraptokens", "BootstrapToken", false),
     ];
     assert_eq!(kinds.len(), expected.len(), "{:?}", gvp(&kinds));
@@ -832,6 +834,61 @@ fn placement_crd_changes_only_by_the_plugin_references() {
         let description = kind["description"].as_str().unwrap();
         let original = description.split("\nWhen the type is \"Plugin\"").next().unwrap().to_string();
         kind.insert("description".into(), json!(original));
+    }
+    assert_eq!(loaded, pristine, "nothing else in the vendored CRD changed");
+}
+
+#[test]
+fn manifest_work_replica_set_crd_changes_only_by_the_rollout_extensions() {
+    let file = CRD_FILES.iter().find(|f| f.file.contains("_manifestworkreplicasets.")).unwrap();
+    let mut loaded = vendored::parse(file).unwrap();
+    let pristine: Value = serde_saphyr::from_str(file.yaml).unwrap();
+    assert_ne!(loaded, pristine);
+    for version in loaded["spec"]["versions"].as_array_mut().unwrap() {
+        let root = &mut version["schema"]["openAPIV3Schema"]["properties"];
+        let spec = root["spec"]["properties"].as_object_mut().unwrap();
+        for field in ["manifestTransform", "rollback", "revisionHistoryLimit"] {
+            assert!(spec.remove(field).is_some(), "spec.{field}");
+        }
+        let strategy =
+            spec["placementRefs"]["items"]["properties"]["rolloutStrategy"]["properties"].as_object_mut().unwrap();
+        let plugin = strategy.remove("plugin").unwrap();
+        assert_eq!(plugin["required"], json!(["name"]));
+        assert_eq!(plugin["properties"]["failurePolicy"]["enum"], json!(["Fail", "Ignore"]));
+        assert_eq!(strategy["type"]["enum"].as_array_mut().unwrap().pop(), Some(json!("Plugin")));
+        let status = root["status"]["properties"].as_object_mut().unwrap();
+        let rollout = status.remove("rollout").unwrap();
+        assert!(rollout["properties"]["clusters"]["items"]["properties"]["lastTransitionTime"].is_object());
+    }
+    assert_eq!(loaded, pristine, "nothing else in the vendored CRD changed");
+}
+
+#[test]
+fn policy_crd_changes_only_by_the_summary_conditions_and_columns() {
+    let file = CRD_FILES.iter().find(|f| f.file.contains("_policies.")).unwrap();
+    let mut loaded = vendored::parse(file).unwrap();
+    let pristine: Value = serde_saphyr::from_str(file.yaml).unwrap();
+    assert_ne!(loaded, pristine);
+    for version in loaded["spec"]["versions"].as_array_mut().unwrap() {
+        let columns: Vec<&str> = version["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            columns,
+            ["Remediation action", "Compliance state", "Compliant", "NonCompliant", "Pending", "Clusters", "Age"]
+        );
+        version["additionalPrinterColumns"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|c| !["Compliant", "NonCompliant", "Pending", "Clusters"].contains(&c["name"].as_str().unwrap()));
+        let status =
+            version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"].as_object_mut().unwrap();
+        let summary = status.remove("summary").unwrap();
+        assert_eq!(summary["properties"]["nonCompliant"]["type"], "integer");
+        assert!(status.remove("conditions").is_some());
     }
     assert_eq!(loaded, pristine, "nothing else in the vendored CRD changed");
 }

@@ -710,7 +710,40 @@ impl PluginHost {
         spoke: Arc<dyn SpokeReader>,
         limits: &Limits,
     ) -> Result<CheckResult, PluginError> {
-        let access = SpokeAccess { reader: spoke, kinds: p.reads.kinds.clone(), budget: limits.host_calls };
+        self.policy_check_reporting(p, owner, cluster, spoke, limits).0
+    }
+
+    /// [`policy_check`](Self::policy_check), and the kinds the host refused to read for the
+    /// plugin because it had not declared them (whether or not the plugin passed the error
+    /// on), so that the caller can report them.
+    pub fn policy_check_reporting(
+        &self,
+        p: &Prepared,
+        owner: &OwnerRef,
+        cluster: &Cluster,
+        spoke: Arc<dyn SpokeReader>,
+        limits: &Limits,
+    ) -> (Result<CheckResult, PluginError>, Vec<KindRef>) {
+        let refused = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let access = SpokeAccess {
+            reader: spoke,
+            kinds: p.reads.kinds.clone(),
+            budget: limits.host_calls,
+            refused: refused.clone(),
+        };
+        let result = self.run_policy_check(p, owner, cluster, access, limits);
+        let refused = std::mem::take(&mut *refused.lock().unwrap_or_else(|e| e.into_inner()));
+        (result, refused)
+    }
+
+    fn run_policy_check(
+        &self,
+        p: &Prepared,
+        owner: &OwnerRef,
+        cluster: &Cluster,
+        access: SpokeAccess,
+        limits: &Limits,
+    ) -> Result<CheckResult, PluginError> {
         let r =
             self.invoke(
                 &p.plugin,

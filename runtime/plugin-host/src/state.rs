@@ -120,6 +120,9 @@ pub(crate) struct SpokeAccess {
     pub reader: Arc<dyn SpokeReader>,
     pub kinds: Vec<KindRef>,
     pub budget: u32,
+    /// Kinds the plugin asked for without having declared them, in order, once each: the
+    /// caller reports them even when the plugin swallowed the error.
+    pub refused: Arc<Mutex<Vec<KindRef>>>,
 }
 
 impl HostState {
@@ -192,6 +195,10 @@ impl HostState {
     fn spoke_access(&mut self, kind: &KindRef) -> Result<&SpokeAccess, String> {
         let access = self.spoke.as_mut().ok_or("no spoke reader is available to this call")?;
         if !access.kinds.iter().any(|k| k == kind) {
+            let mut refused = access.refused.lock().unwrap_or_else(|e| e.into_inner());
+            if !refused.contains(kind) {
+                refused.push(kind.clone());
+            }
             return Err(format!(
                 "kind {} {} was not declared in the plugin's reads (validate-config's reads.kinds)",
                 kind.api_version, kind.kind

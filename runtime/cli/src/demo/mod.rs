@@ -26,9 +26,12 @@ use crate::placement_cmds::{self, ExplainArgs, PlacementCommand};
 use crate::plugin_cmds::push::{self, PushArgs};
 use crate::registration_cmds::{self, ClusterNames, TokenCreateArgs};
 
-const FLEET: &str = include_str!("../demo/fleet.yaml");
-const APP: &str = include_str!("../demo/app.yaml");
-const PLACEMENT: &str = include_str!("../demo/placement.yaml");
+mod policy;
+mod rollout;
+
+const FLEET: &str = include_str!("../../demo/fleet.yaml");
+const APP: &str = include_str!("../../demo/app.yaml");
+const PLACEMENT: &str = include_str!("../../demo/placement.yaml");
 /// The cluster whose Deployment the simulated spoke never makes ready: its work is Degraded.
 const UNHEALTHY: &str = "spoke3";
 const SPOKES: [&str; 3] = ["spoke1", "spoke2", "spoke3"];
@@ -44,6 +47,26 @@ fn heading(text: &str) {
 }
 
 /// Prints `flotilla get KIND` (in NAMESPACE, else all namespaces).
+/// Writes one of the demo's YAML files into `base` and applies it, as
+/// `flotilla apply -f --server-side` would.
+async fn apply_file(hub: &Session, base: &Path, name: &str, yaml: &str, force_conflicts: bool) -> anyhow::Result<()> {
+    let file = base.join(name);
+    std::fs::write(&file, yaml).with_context(|| format!("cannot write {}", file.display()))?;
+    let apply = ApplyArgs {
+        files: vec![file],
+        recursive: false,
+        namespace: None,
+        force_conflicts,
+        field_manager: "flotilla-demo".into(),
+        server_side: true,
+        dry_run: "none".into(),
+    };
+    if kubectl::apply::run(hub, apply).await? != ExitCode::SUCCESS {
+        bail!("applying demo/{name} failed (see above)");
+    }
+    Ok(())
+}
+
 async fn show(session: &Session, kind: &str, namespace: Option<&str>) -> anyhow::Result<()> {
     let args = GetArgs {
         kind: kind.to_string(),
@@ -159,22 +182,9 @@ async fn story(
     }
 
     heading("Applying the fleet to the hub (server-side apply): labels, a cluster set, a placement");
-    let fleet = base.join("fleet.yaml");
-    std::fs::write(&fleet, FLEET).with_context(|| format!("cannot write {}", fleet.display()))?;
-    let apply = ApplyArgs {
-        files: vec![fleet],
-        recursive: false,
-        namespace: None,
-        // The hub put the clusters in the `default` set when they joined; moving them to
-        // `demo` takes that label over.
-        force_conflicts: true,
-        field_manager: "flotilla-demo".into(),
-        server_side: true,
-        dry_run: "none".into(),
-    };
-    if kubectl::apply::run(&hub, apply).await? != ExitCode::SUCCESS {
-        bail!("applying the demo fleet failed (see above)");
-    }
+    // The hub put the clusters in the `default` set when they joined; moving them to `demo`
+    // takes that label over.
+    apply_file(&hub, base, "fleet.yaml", FLEET, true).await?;
 
     heading("What the hub holds");
     for (kind, ns) in [
@@ -210,6 +220,8 @@ async fn story(
     println!();
     show(&spoke1, "appliedmanifestworks", None).await?;
     place_with_plugins(base, &hub, agents).await?;
+    policy::govern(base, &hub, agents).await?;
+    rollout::roll_out(base, &hub, agents).await?;
 
     heading("Try it yourself while a hub runs");
     println!("flotilla hub init --data-dir /tmp/hub && flotilla hub serve --data-dir /tmp/hub");
@@ -283,21 +295,8 @@ async fn place_with_plugins(base: &Path, hub: &Session, agents: &mut Agents) -> 
             bail!("pushing {file} failed (see above)");
         }
     }
-    let file = base.join("placement.yaml");
-    std::fs::write(&file, PLACEMENT).with_context(|| format!("cannot write {}", file.display()))?;
     println!("\nflotilla apply -f placement.yaml   (demo/placement.yaml: predicate plugin eu-only, scorer most-cpu)");
-    let apply = ApplyArgs {
-        files: vec![file],
-        recursive: false,
-        namespace: None,
-        force_conflicts: false,
-        field_manager: "flotilla-demo".into(),
-        server_side: true,
-        dry_run: "none".into(),
-    };
-    if kubectl::apply::run(hub, apply).await? != ExitCode::SUCCESS {
-        bail!("applying the demo placement failed (see above)");
-    }
+    apply_file(hub, base, "placement.yaml", PLACEMENT, false).await?;
     let placements: Api<DynamicObject> = Api::namespaced_with(hub.client.clone(), "apps", &placements());
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
     loop {
