@@ -49,6 +49,23 @@ pub enum ComplianceType {
     MustNotHave,
 }
 
+/// What every policy template starts with, built in or Wasm: its name, its spec and its own
+/// `remediationAction` (`inform` when it has none). Errors name the field under `at`.
+pub(crate) fn template_head<'a>(object: &'a Value, at: &str) -> Result<(String, &'a Value, Remediation), String> {
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| format!("{at}.metadata.name: required"))?
+        .to_string();
+    let spec = object.get("spec").filter(|s| s.is_object()).ok_or_else(|| format!("{at}.spec: required"))?;
+    let remediation = match spec.get("remediationAction").and_then(Value::as_str) {
+        Some(text) => Remediation::parse(text, &format!("{at}.spec.remediationAction"))?,
+        None => Remediation::Inform,
+    };
+    Ok((name, spec, remediation))
+}
+
 impl ComplianceType {
     fn parse(text: &str, field: &str) -> Result<ComplianceType, String> {
         match text.to_ascii_lowercase().as_str() {
@@ -211,17 +228,7 @@ impl ConfigurationPolicy {
     /// Reads a ConfigurationPolicy object (as in a Policy's `policy-templates[].objectDefinition`).
     /// Errors name the field at fault, under `at` (the template's path in the Policy).
     pub fn parse(object: &Value, at: &str) -> Result<ConfigurationPolicy, String> {
-        let name = object
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| format!("{at}.metadata.name: required"))?
-            .to_string();
-        let spec = object.get("spec").filter(|s| s.is_object()).ok_or_else(|| format!("{at}.spec: required"))?;
-        let remediation = match spec.get("remediationAction").and_then(Value::as_str) {
-            Some(text) => Remediation::parse(text, &format!("{at}.spec.remediationAction"))?,
-            None => Remediation::Inform,
-        };
+        let (name, spec, remediation) = template_head(object, at)?;
         let severity = spec.get("severity").and_then(Value::as_str).map(str::to_string);
         let prune = match spec.get("pruneObjectBehavior").and_then(Value::as_str) {
             None | Some("None") => PruneBehavior::None,

@@ -23,7 +23,7 @@ use flotilla_plugin_host::{KindRef, SpokeReader};
 use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::{Map, Value};
 
-use super::config::Remediation;
+use super::config::{Remediation, template_head};
 use crate::error::api_message;
 use crate::work::discovery::{DiscoveryCache, Resolved};
 
@@ -45,17 +45,7 @@ pub struct WasmPolicy {
 impl WasmPolicy {
     /// Reads a WasmPolicy object; errors name the field at fault under `at`.
     pub fn parse(object: &Value, at: &str) -> Result<WasmPolicy, String> {
-        let name = object
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| format!("{at}.metadata.name: required"))?
-            .to_string();
-        let spec = object.get("spec").filter(|s| s.is_object()).ok_or_else(|| format!("{at}.spec: required"))?;
-        let remediation = match spec.get("remediationAction").and_then(Value::as_str) {
-            Some(text) => Remediation::parse(text, &format!("{at}.spec.remediationAction"))?,
-            None => Remediation::Inform,
-        };
+        let (name, spec, remediation) = template_head(object, at)?;
         let plugin_spec =
             spec.get("plugin").filter(|p| p.is_object()).ok_or_else(|| format!("{at}.spec.plugin: required"))?;
         let plugin = plugin_spec

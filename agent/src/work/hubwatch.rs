@@ -68,7 +68,7 @@ impl WatchedKind {
 pub struct HubStore {
     kind: WatchedKind,
     dir: PathBuf,
-    works: RwLock<BTreeMap<String, Arc<Value>>>,
+    objects: RwLock<BTreeMap<String, Arc<Value>>>,
     /// The resourceVersion at which each removed object was seen gone: a late response to the
     /// agent's own write (say, the finalizer removal that let the work go) carries an older
     /// one and must not bring the work back.
@@ -91,22 +91,22 @@ fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
-fn name_of(work: &Value) -> Option<&str> {
-    work.pointer("/metadata/name").and_then(Value::as_str).filter(|n| valid_name(n))
+fn name_of(object: &Value) -> Option<&str> {
+    object.pointer("/metadata/name").and_then(Value::as_str).filter(|n| valid_name(n))
 }
 
-fn resource_version(work: &Value) -> Option<u64> {
-    work.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|rv| rv.parse().ok())
+fn resource_version(object: &Value) -> Option<u64> {
+    object.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|rv| rv.parse().ok())
 }
 
 /// What makes a work worth reconciling again: not its status.
-fn interesting(work: &Value) -> [Option<&Value>; 5] {
+fn interesting(object: &Value) -> [Option<&Value>; 5] {
     [
-        work.get("spec"),
-        work.pointer("/metadata/deletionTimestamp"),
-        work.pointer("/metadata/finalizers"),
-        work.pointer("/metadata/generation"),
-        work.pointer("/metadata/uid"),
+        object.get("spec"),
+        object.pointer("/metadata/deletionTimestamp"),
+        object.pointer("/metadata/finalizers"),
+        object.pointer("/metadata/generation"),
+        object.pointer("/metadata/uid"),
     ]
 }
 
@@ -115,7 +115,7 @@ impl HubStore {
     /// warning (the hub will send the object again); the store starts unsynced.
     pub fn load(dir: &Path, queue: Arc<WorkQueue>, kind: WatchedKind) -> Result<HubStore, AgentError> {
         std::fs::create_dir_all(dir).map_err(AgentError::io("creating", dir))?;
-        let mut works = BTreeMap::new();
+        let mut objects = BTreeMap::new();
         let entries = std::fs::read_dir(dir).map_err(AgentError::io("reading", dir))?;
         for entry in entries {
             let entry = entry.map_err(AgentError::io("reading", dir))?;
@@ -127,9 +127,9 @@ impl HubStore {
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()));
             match parsed {
-                Ok(work) => match name_of(&work) {
+                Ok(object) => match name_of(&object) {
                     Some(name) if path.file_stem().and_then(|s| s.to_str()) == Some(name) => {
-                        works.insert(name.to_string(), Arc::new(work));
+                        objects.insert(name.to_string(), Arc::new(object));
                     }
                     _ => {
                         tracing::warn!(path = %path.display(), "ignoring a saved object whose name does not match its file")
@@ -138,16 +138,16 @@ impl HubStore {
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable saved object"),
             }
         }
-        if !works.is_empty() {
-            tracing::info!(kind = %kind.resource.kind, count = works.len(), dir = %dir.display(), "loaded the saved objects");
+        if !objects.is_empty() {
+            tracing::info!(kind = %kind.resource.kind, count = objects.len(), dir = %dir.display(), "loaded the saved objects");
         }
-        for name in works.keys() {
+        for name in objects.keys() {
             queue.add(name);
         }
         Ok(HubStore {
             kind,
             dir: dir.to_path_buf(),
-            works: RwLock::new(works),
+            objects: RwLock::new(objects),
             removed: Mutex::new(BTreeMap::new()),
             disk: Mutex::new(()),
             synced: AtomicBool::new(false),
@@ -157,11 +157,11 @@ impl HubStore {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Value>> {
-        self.works.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).cloned()
+        self.objects.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).cloned()
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.works.read().unwrap_or_else(std::sync::PoisonError::into_inner).keys().cloned().collect()
+        self.objects.read().unwrap_or_else(std::sync::PoisonError::into_inner).keys().cloned().collect()
     }
 
     pub fn synced(&self) -> bool {
@@ -180,11 +180,11 @@ impl HubStore {
         self.dir.join(format!("{name}.json"))
     }
 
-    fn persist(&self, name: &str, work: Option<&Value>) {
+    fn persist(&self, name: &str, object: Option<&Value>) {
         let _guard = self.disk.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let path = self.path(name);
-        let result = match work {
-            Some(work) => serde_json::to_vec(work).map_err(|e| e.to_string()).and_then(|bytes| {
+        let result = match object {
+            Some(object) => serde_json::to_vec(object).map_err(|e| e.to_string()).and_then(|bytes| {
                 flotilla_pki::write_private_file_atomically(&path, &bytes).map_err(|e| e.to_string())
             }),
             None => match std::fs::remove_file(&path) {
@@ -201,15 +201,15 @@ impl HubStore {
     /// Records a newer version of an object (from the watch, a list, or the response to the
     /// agent's own write). An older resourceVersion than the one held is ignored, so a late
     /// response never rolls the copy back. Queues the object when more than its status changed.
-    pub fn upsert(&self, work: Value) {
-        let Some(name) = name_of(&work).map(str::to_string) else {
+    pub fn upsert(&self, object: Value) {
+        let Some(name) = name_of(&object).map(str::to_string) else {
             tracing::warn!(kind = %self.kind.resource.kind, "ignoring an object without a usable name");
             return;
         };
         {
             let mut removed = self.removed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(gone_at) = removed.get(&name) {
-                match resource_version(&work) {
+                match resource_version(&object) {
                     Some(rv) if rv > *gone_at => {
                         removed.remove(&name);
                     }
@@ -217,25 +217,25 @@ impl HubStore {
                 }
             }
         }
-        let work = Arc::new(work);
+        let object = Arc::new(object);
         let changed = {
-            let mut works = self.works.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(old) = works.get(&name) {
-                if let (Some(held), Some(new)) = (resource_version(old), resource_version(&work))
+            let mut objects = self.objects.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(old) = objects.get(&name) {
+                if let (Some(held), Some(new)) = (resource_version(old), resource_version(&object))
                     && new < held
                 {
                     return;
                 }
-                if **old == *work {
+                if **old == *object {
                     return;
                 }
             }
             let interesting = self.kind.interesting;
-            let interesting = works.get(&name).is_none_or(|old| interesting(old) != interesting(&work));
-            works.insert(name.clone(), work.clone());
+            let interesting = objects.get(&name).is_none_or(|old| interesting(old) != interesting(&object));
+            objects.insert(name.clone(), object.clone());
             interesting
         };
-        self.persist(&name, Some(&work));
+        self.persist(&name, Some(&object));
         if changed {
             self.queue.add(&name);
         }
@@ -254,7 +254,7 @@ impl HubStore {
                 removed.remove(&oldest);
             }
         }
-        let removed = self.works.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name).is_some();
+        let removed = self.objects.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name).is_some();
         if removed {
             self.persist(name, None);
             tracing::info!(kind = %self.kind.resource.kind, name = %name, "gone from the hub");
@@ -263,12 +263,13 @@ impl HubStore {
     }
 
     /// Replaces the contents with a complete list from the hub (at `list_version`).
-    fn replace_all(&self, works: Vec<Value>, list_version: Option<u64>) {
-        let listed: std::collections::BTreeSet<String> = works.iter().filter_map(name_of).map(str::to_string).collect();
+    fn replace_all(&self, objects: Vec<Value>, list_version: Option<u64>) {
+        let listed: std::collections::BTreeSet<String> =
+            objects.iter().filter_map(name_of).map(str::to_string).collect();
         // The list is the truth: what it holds is no longer gone.
         self.removed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|name, _| !listed.contains(name));
-        for work in works {
-            self.upsert(work);
+        for object in objects {
+            self.upsert(object);
         }
         for name in self.names() {
             if !listed.contains(&name) {
@@ -384,18 +385,17 @@ impl HubWatch {
     async fn list(&self) -> Result<String, AgentError> {
         let api = self.api();
         let mut params = ListParams::default().limit(LIST_PAGE);
-        let mut works = Vec::new();
+        let mut objects = Vec::new();
         let mut version = None;
         loop {
             let page = api.list(&params).await.map_err(AgentError::kube(format!(
-                "listing {}s in {}",
-                self.kind(),
-                self.cluster
+                "listing {} in {}",
+                self.store.kind.resource.plural, self.cluster
             )))?;
             for item in page.items {
                 let value = serde_json::to_value(&item)
                     .map_err(|e| AgentError::Internal(format!("cannot encode a {}: {e}", self.kind())))?;
-                works.push(value);
+                objects.push(value);
             }
             if version.is_none() {
                 version = page.metadata.resource_version.clone();
@@ -408,8 +408,8 @@ impl HubWatch {
         let version = version.filter(|v| !v.is_empty()).ok_or_else(|| {
             AgentError::Internal(format!("the hub's {} list in {} has no resourceVersion", self.kind(), self.cluster))
         })?;
-        let count = works.len();
-        self.store.replace_all(works, version.parse().ok());
+        let count = objects.len();
+        self.store.replace_all(objects, version.parse().ok());
         self.store.set_connected(true);
         tracing::debug!(cluster = %self.cluster, kind = %self.kind(), count, resource_version = %version, "listed");
         Ok(version)

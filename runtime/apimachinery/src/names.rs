@@ -275,6 +275,18 @@ fn is_qualified_token(value: &str) -> bool {
         && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// `<namespace>.<name>`: how OCM names a namespaced object in a label value or in another
+/// object's name (a root policy's replicas, a ManifestWorkReplicaSet's works).
+pub fn dotted_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}.{name}")
+}
+
+/// The namespace and name of a [`dotted_key`]. Namespaces hold no dots, so the first one
+/// separates them.
+pub fn split_dotted_key(key: &str) -> Option<(&str, &str)> {
+    key.split_once('.').filter(|(namespace, name)| !namespace.is_empty() && !name.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,9 @@
 //! scorers resolved from `WasmPlugin`s ([`plugins::PlacementPlugins`]), and explained at
 //! `/debug/placements/<ns>/<name>` ([`placement`]). Policies are replicated to the clusters
 //! their PlacementBindings place them on, and their compliance aggregated, by
-//! `flotilla_policy`'s controller.
+//! `flotilla_policy`'s controller. ManifestWorkReplicaSets are rolled out by
+//! `flotilla_rollout`'s controller, with strategy and transform plugins resolved from
+//! `WasmPlugin`s ([`plugins::RolloutPlugins`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -38,7 +38,7 @@ pub const CLUSTER_NAME_LABEL: &str = "policy.open-cluster-management.io/cluster-
 pub const CLUSTER_NAMESPACE_LABEL: &str = "policy.open-cluster-management.io/cluster-namespace";
 
 /// The label a PlacementDecision carries naming its Placement.
-pub const PLACEMENT_LABEL: &str = "cluster.open-cluster-management.io/placement";
+pub use flotilla_placement::decisions::PLACEMENT_LABEL;
 
 /// The longest replica name: it is also a label value.
 pub const MAX_REPLICA_NAME_LENGTH: usize = 63;
@@ -49,16 +49,11 @@ pub const WASM_POLICY_KIND: &str = "WasmPolicy";
 /// The WasmPlugin world a WasmPolicy's plugin must implement.
 pub const POLICY_CHECK_WORLD: &str = "policy-check";
 
-/// The name of a root policy's replicas: `<namespace>.<name>`.
-pub fn replica_name(namespace: &str, name: &str) -> String {
-    format!("{namespace}.{name}")
-}
-
-/// The root policy (namespace, name) a replica's [`ROOT_POLICY_LABEL`] names. Namespaces
-/// hold no dots, so the first one separates them.
-pub fn parse_root_label(value: &str) -> Option<(&str, &str)> {
-    value.split_once('.').filter(|(ns, name)| !ns.is_empty() && !name.is_empty())
-}
+/// The name of a root policy's replicas, `<namespace>.<name>`, also the value of their
+/// [`ROOT_POLICY_LABEL`].
+pub use flotilla_apimachinery::names::dotted_key as replica_name;
+/// The root policy (namespace, name) a replica's [`ROOT_POLICY_LABEL`] names.
+pub use flotilla_apimachinery::names::split_dotted_key as parse_root_label;
 
 #[cfg(test)]
 mod tests {

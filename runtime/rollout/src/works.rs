@@ -36,15 +36,10 @@ pub const CLEANUP_FINALIZER: &str = "cluster.open-cluster-management.io/manifest
 
 pub const WORK_API_VERSION: &str = "work.open-cluster-management.io/v1";
 
-/// The value of [`REPLICA_SET_LABEL`] for a ManifestWorkReplicaSet.
-pub fn replica_set_key(namespace: &str, name: &str) -> String {
-    format!("{namespace}.{name}")
-}
-
-/// The namespace and name a [`REPLICA_SET_LABEL`] value names (a namespace has no dot).
-pub fn parse_replica_set_key(value: &str) -> Option<(&str, &str)> {
-    value.split_once('.').filter(|(ns, name)| !ns.is_empty() && !name.is_empty())
-}
+/// The value of [`REPLICA_SET_LABEL`] for a ManifestWorkReplicaSet: `<namespace>.<name>`.
+pub use flotilla_apimachinery::names::dotted_key as replica_set_key;
+/// The namespace and name a [`REPLICA_SET_LABEL`] value names.
+pub use flotilla_apimachinery::names::split_dotted_key as parse_replica_set_key;
 
 /// What one cluster's work must hold.
 #[derive(Debug, Clone)]
