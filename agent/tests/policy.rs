@@ -729,3 +729,43 @@ async fn removing_a_template_prunes_what_it_managed_with_delete_all() {
     agent.stop().await.unwrap();
     env.stop().await;
 }
+
+/// A `watch` template is evaluated again on change of what it reads on the spoke, not only
+/// on the watch period: with a 10-minute period, only the spoke watch can make the replica
+/// Compliant within 20 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_templates_are_evaluated_again_on_spoke_changes() {
+    let env = Env::start().await;
+    hub_setup(&env).await;
+    let mut opts = env.options(CLUSTER);
+    opts.policy_watch_period = Duration::from_secs(600);
+    let agent = joined_agent(&env, opts).await;
+    namespace(&env, "prod", json!({})).await;
+    let wanted = config_map(Some("prod"), "watched", json!({"mode": "strict"}));
+    put_policy(
+        &env,
+        "watched",
+        json!({"policy-templates": [configuration_policy("cm-watched", json!([{"complianceType": "musthave", "objectDefinition": wanted}]), json!({}))]}),
+    )
+    .await;
+    wait_template(&env, "watched", "cm-watched", "NonCompliant", "not found").await;
+
+    spoke_create(&env, &config_maps(), config_map(Some("prod"), "watched", json!({"mode": "strict"}))).await;
+    let replica = replica_name("watched");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let policy = serde_json::to_value(policy_api(&env).get(&replica).await.unwrap()).unwrap();
+        if detail(&policy, "cm-watched").is_some_and(|d| d["compliant"] == "Compliant") {
+            assert!(newest_message(&policy, "cm-watched").contains("found as specified"), "{policy}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the spoke change was not seen within 20 s; last status: {}",
+            policy.get("status").unwrap_or(&Value::Null)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    agent.stop().await.unwrap();
+    env.stop().await;
+}

@@ -2,7 +2,7 @@
 //! templates that are due (their interval passed, or the policy changed), enforces what is
 //! enforced, and writes the replica's status when it changed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +20,7 @@ use super::spec::{
     CONFIGURATION_POLICY, Compliance, Dependency, EvaluationInterval, Interval, POLICY_GROUP, PolicyTemplate,
     ReplicatedPolicy, WASM_POLICY,
 };
+use super::spokewatch::{self, KindKey};
 use super::status::{self, TemplateResult};
 use super::wasm::{self, KubeSpokeReader, WasmPolicy};
 use crate::client::SharedClient;
@@ -41,6 +42,8 @@ struct TemplateMemory {
     /// When to evaluate it again; `None`: only when the policy changes (`never`).
     due: Option<Instant>,
     last: TemplateResult,
+    /// The spoke kinds it reads, when a change of them must re-evaluate it (`watch`).
+    reads: Vec<KindKey>,
 }
 
 #[derive(Default)]
@@ -64,6 +67,9 @@ pub(crate) struct Engine {
     pub watch_period: Duration,
     pub records: Records,
     memory: Mutex<HashMap<String, PolicyMemory>>,
+    /// (policy, template) pairs a spoke watch event made due; kept apart from `due` so an
+    /// event arriving during a pass is not overwritten by that pass.
+    touched: Mutex<HashSet<(String, String)>>,
     prepared: Mutex<HashMap<PreparedKey, Prepared>>,
     cluster_info: Mutex<Option<ClusterInfo>>,
 }
@@ -180,9 +186,38 @@ impl Engine {
             watch_period,
             records,
             memory: Mutex::new(HashMap::new()),
+            touched: Mutex::new(HashSet::new()),
             prepared: Mutex::new(HashMap::new()),
             cluster_info: Mutex::new(None),
         }
+    }
+
+    /// Every spoke kind some `watch` template reads.
+    pub fn watched_kinds(&self) -> BTreeSet<KindKey> {
+        lock(&self.memory).values().flat_map(|p| p.templates.values()).flat_map(|t| t.reads.iter().cloned()).collect()
+    }
+
+    /// A spoke object of `kind` changed: marks the templates reading it due and queues
+    /// their policies.
+    pub fn touch(&self, kind: &KindKey) {
+        let hits: Vec<(String, String)> = lock(&self.memory)
+            .iter()
+            .flat_map(|(policy, p)| {
+                p.templates
+                    .iter()
+                    .filter(|(_, t)| t.reads.contains(kind))
+                    .map(move |(template, _)| (policy.clone(), template.clone()))
+            })
+            .collect();
+        if hits.is_empty() {
+            return;
+        }
+        lock(&self.touched).extend(hits.iter().cloned());
+        for (policy, _) in &hits {
+            self.queue.add(policy);
+        }
+        tracing::debug!(cluster = %self.cluster, api_version = %kind.0, kind = %kind.1, templates = hits.len(),
+            "spoke change: re-evaluating the policies reading it");
     }
 
     fn policies_api(&self) -> Api<DynamicObject> {
@@ -204,6 +239,7 @@ impl Engine {
         };
         if parsed.disabled {
             lock(&self.memory).remove(name);
+            lock(&self.touched).retain(|(p, _)| p != name);
             return None;
         }
         let spec_hash = hash_of(policy.get("spec").unwrap_or(&Value::Null));
@@ -217,8 +253,9 @@ impl Engine {
             let remembered = lock(&self.memory)
                 .get(name)
                 .and_then(|m| m.templates.get(&template.name).map(|t| (t.due, t.last.clone())));
+            let touched = lock(&self.touched).remove(&(name.to_string(), template.name.clone()));
             if !changed && let Some((due, last)) = &remembered {
-                let waiting = due.is_none_or(|d| d > now);
+                let waiting = !touched && due.is_none_or(|d| d > now);
                 if waiting {
                     if let Some(due) = due {
                         next = Some(next.map_or(*due - now, |n| n.min(*due - now)));
@@ -244,19 +281,20 @@ impl Engine {
                 }
             };
             result.ignore_pending = template.ignore_pending;
-            let due = match interval.after(result.compliance) {
-                Interval::Watch => Some(self.watch_period),
-                Interval::Every(every) => Some(every),
-                Interval::Never => None,
+            let (due, reads) = match interval.after(result.compliance) {
+                Interval::Watch => (Some(self.watch_period), spokewatch::reads(template)),
+                Interval::Every(every) => (Some(every), Vec::new()),
+                Interval::Never => (None, Vec::new()),
             };
             if let Some(due) = due {
                 next = Some(next.map_or(due, |n| n.min(due)));
             }
             let mut memory = lock(&self.memory);
             let entry = memory.entry(name.to_string()).or_default();
-            entry
-                .templates
-                .insert(template.name.clone(), TemplateMemory { due: due.map(|d| now + d), last: result.clone() });
+            entry.templates.insert(
+                template.name.clone(),
+                TemplateMemory { due: due.map(|d| now + d), last: result.clone(), reads },
+            );
             results.push(result);
         }
         for (template, why) in &parsed.broken {
@@ -671,6 +709,7 @@ impl Engine {
     /// The policy is gone from the hub: prune what its templates created, forget it.
     async fn policy_gone(&self, name: &str) -> Option<Duration> {
         lock(&self.memory).remove(name);
+        lock(&self.touched).retain(|(p, _)| p != name);
         let record = self.records.load(name);
         if record.is_empty() {
             return None;

@@ -13,9 +13,12 @@
 //! - status: per template `Compliant`/`NonCompliant`/`Pending` with a bounded,
 //!   deduplicated history, written to the replica's status subresource only.
 //!
-//! `evaluationInterval` `watch` (the default) re-evaluates at the agent's policy watch
-//! period (10 s by default, [`DEFAULT_WATCH_PERIOD`]) rather than on spoke watch events;
-//! `never` evaluates once per change of the policy. Disabled policies are skipped. Enforced
+//! `evaluationInterval` `watch` (the default) re-evaluates on change of what the template
+//! reads on the spoke: one watch per kind read (all namespaces, shared by the policies
+//! reading it, stopped when none does), whose events queue those policies at once; the
+//! agent's policy watch period (10 s by default, [`DEFAULT_WATCH_PERIOD`]) stays as a
+//! safety net. A duration re-evaluates on that period only and `never` once per change of
+//! the policy (neither on spoke changes, as in OCM). Disabled policies are skipped. Enforced
 //! writes use the work agent's apply machinery (`Update` strategy: create, or replace with
 //! the merged object when it differs). Nothing is ever deleted because the hub cannot be
 //! reached: pruning runs only for a policy or template the hub said is gone.
@@ -23,6 +26,7 @@
 pub mod config;
 mod engine;
 pub mod spec;
+mod spokewatch;
 mod status;
 pub mod wasm;
 
@@ -119,6 +123,7 @@ impl PolicyAgent {
             tasks.spawn(worker(engine.clone(), self.shutdown.clone()));
         }
         tasks.spawn(resync(engine.clone(), self.shutdown.clone()));
+        tasks.spawn(spokewatch::run(engine.clone(), self.shutdown.clone()));
         while let Some(done) = tasks.join_next().await {
             if let Err(e) = done
                 && e.is_panic()
