@@ -10,6 +10,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 log() { printf '==> %s\n' "$*"; }
 
+run_started="$(mktemp)"
+trap 'rm -f "$run_started"' EXIT
+
 # A build directory reused across clones gains a new set of test binaries (~100 MB each)
 # whenever a dependency or the clone's path changes their hashes, and the old sets are never
 # read again. Keep the executables and incremental caches this build uses; drop the rest.
@@ -37,9 +40,9 @@ for name in os.listdir(deps):
   if [ -s "$keep" ]; then
     find "$deps" -maxdepth 1 -type f -perm -u+x ! -name '*.*' -print 2>/dev/null |
       grep -vxF -f "$keep" | xargs -r rm -f
-    # An incremental cache is rewritten whenever its crate compiles; one not written for a
-    # day belongs to a crate hash no longer built.
-    find "$CARGO_TARGET_DIR/debug/incremental" -mindepth 1 -maxdepth 1 -type d -mtime +0 \
+    # An incremental cache is rewritten whenever its crate compiles, and a clone compiles
+    # every workspace crate: one this run did not write belongs to a hash no longer built.
+    find "$CARGO_TARGET_DIR/debug/incremental" -mindepth 1 -maxdepth 1 -type d ! -newer "$run_started" \
       -exec rm -rf {} + 2>/dev/null || true
   fi
   rm -f "$keep"
