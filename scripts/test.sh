@@ -38,8 +38,9 @@ for name in os.listdir(deps):
         print(path)
 ' "$deps" >"$keep"
   if [ -s "$keep" ]; then
+    # grep exits 1 when every executable is in use; that is not a failure.
     find "$deps" -maxdepth 1 -type f -perm -u+x ! -name '*.*' -print 2>/dev/null |
-      grep -vxF -f "$keep" | xargs -r rm -f
+      { grep -vxF -f "$keep" || true; } | xargs -r rm -f
     # An incremental cache is rewritten whenever its crate compiles, and a clone compiles
     # every workspace crate: one this run did not write belongs to a hash no longer built.
     find "$CARGO_TARGET_DIR/debug/incremental" -mindepth 1 -maxdepth 1 -type d ! -newer "$run_started" \
